@@ -1,0 +1,185 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { ConfigError, ExitCode, KubecanoError, errorMessage } from "./errors.js";
+import { VERSION } from "./version.js";
+
+/**
+ * The commander program: flags only. Each action imports its command module
+ * when it runs, so `kubecano --version` loads neither the Slack client nor
+ * anything else heavy. Returns the exit code; bin/kubecano exits with it.
+ */
+
+export interface Io {
+  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly env: NodeJS.ProcessEnv;
+}
+
+const defaultIo = (): Io => ({ stdout: process.stdout, stderr: process.stderr, env: process.env });
+
+/** Options every command accepts. */
+export interface GlobalOptions {
+  readonly config?: string;
+  readonly logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+  readonly logFormat?: "json" | "pretty";
+  readonly color: boolean;
+}
+
+export function buildProgram(io: Io, setExit: (code: number) => void): Command {
+  const program = new Command("kubecano")
+    .description("Turn Alertmanager alerts and Kubernetes events into enriched Issues and route them to Slack and other destinations.")
+    .version(VERSION, "-V, --version", "print the version and exit")
+    .helpOption("-h, --help", "show help for a command")
+    .addOption(new Option("-c, --config <file>", "config file (default: search for kubecano.config.* / .kubecanorc* in the current directory)").env("KUBECANO_CONFIG"))
+    .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info").env("KUBECANO_LOG_LEVEL"))
+    .addOption(new Option("--log-format <format>", "log format (default: pretty on a terminal, JSON otherwise)").choices(["json", "pretty"]).env("KUBECANO_LOG_FORMAT"))
+    .option("--no-color", "disable colours (NO_COLOR is honoured too)")
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      writeOut: (s) => void io.stdout.write(s),
+      writeErr: (s) => void io.stderr.write(s),
+    })
+    .exitOverride()
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ kubecano listen                          receive Alertmanager webhooks on :8080, print Issues here
+  $ kubecano listen -c kubecano.config.yaml  route them to the destinations in a config file
+  $ kubecano test-destination slack-main     send a test notification to one destination
+  $ kubecano config validate                 check a config file before deploying it
+
+Exit codes: 0 ok, 1 failed (a delivery, a validation), 2 bad usage, config or input, 70 internal error.
+Docs: README.md`,
+    );
+
+  program
+    .command("listen")
+    .description("run the webhook server: receive Alertmanager alerts and deliver them as Issues")
+    .option("--host <host>", "address to listen on (default: server.host, 0.0.0.0)")
+    .option("--port <port>", "port to listen on (default: server.port, 8080)", parsePort)
+    .addHelpText(
+      "after",
+      `
+Endpoints:
+  POST /api/alerts   Alertmanager webhook (webhook_configs url)
+  GET  /healthz      liveness (alias /livez)
+  GET  /readyz       readiness
+  GET  /metrics      Prometheus metrics
+
+Examples:
+  $ kubecano listen
+  $ kubecano listen --port 9095 --log-format json
+  $ curl -H 'Content-Type: application/json' --data @alert.json http://127.0.0.1:8080/api/alerts
+
+Stops on SIGTERM or Ctrl-C: stops accepting, then finishes in-flight deliveries for up to delivery.shutdownGrace (20s).`,
+    )
+    .action(async (opts: { host?: string; port?: number }, cmd: Command) => {
+      const { listen } = await import("./commands/listen.js");
+      setExit(await listen({ ...globals(cmd), ...opts }, io));
+    });
+
+  program
+    .command("test-destination")
+    .description("send a clearly marked test Issue to destinations and report whether each accepted it")
+    .argument("[names...]", "destination names from the config (default: all)")
+    .option("--json", "print results as JSON")
+    .addHelpText(
+      "after",
+      `
+Exits 0 only when every destination accepted the test, 1 otherwise: usable as a CI check.
+
+Examples:
+  $ kubecano test-destination
+  $ kubecano test-destination slack-main --json
+  $ SLACK_BOT_TOKEN=xoxb-... kubecano test-destination -c deploy/kubecano.yaml slack-main`,
+    )
+    .action(async (names: string[], opts: { json?: boolean }, cmd: Command) => {
+      const { runTestDestination } = await import("./commands/test-destination.js");
+      setExit(await runTestDestination({ ...globals(cmd), names, json: opts.json === true }, io));
+    });
+
+  const config = program
+    .command("config")
+    .description("check, print and describe the configuration")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ kubecano config validate -c kubecano.config.yaml
+  $ kubecano config print --json
+  $ kubecano config schema > kubecano.schema.json`,
+    );
+  config
+    .command("validate")
+    .description("load and validate the config; exit 0 when valid, 1 when not")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { configValidate } = await import("./commands/config.js");
+      setExit(await configValidate(globals(cmd), io));
+    });
+  config
+    .command("print")
+    .description("print the resolved config (defaults filled in, ${VARS} expanded, secrets redacted)")
+    .option("--json", "print JSON instead of YAML")
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const { configPrint } = await import("./commands/config.js");
+      setExit(await configPrint({ ...globals(cmd), json: opts.json === true }, io));
+    });
+  config
+    .command("schema")
+    .description("print the config's JSON Schema (for editors: yaml-language-server, VS Code)")
+    .action(async () => {
+      const { configSchemaCommand } = await import("./commands/config.js");
+      setExit(await configSchemaCommand(io));
+    });
+
+  return program;
+}
+
+function globals(cmd: Command): GlobalOptions {
+  const o = cmd.optsWithGlobals<{ config?: string; logLevel: GlobalOptions["logLevel"]; logFormat?: GlobalOptions["logFormat"]; color: boolean }>();
+  return {
+    ...(o.config !== undefined ? { config: o.config } : {}),
+    logLevel: o.logLevel,
+    ...(o.logFormat !== undefined ? { logFormat: o.logFormat } : {}),
+    color: o.color && process.env["NO_COLOR"] === undefined,
+  };
+}
+
+function parsePort(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65535) throw new InvalidArgumentError("expected a port number between 0 and 65535");
+  return n;
+}
+
+/** Runs the CLI and returns the exit code. Never exits the process itself. */
+export async function main(argv: readonly string[], io: Io = defaultIo()): Promise<number> {
+  let code: number = ExitCode.OK;
+  const program = buildProgram(io, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync([...argv], { from: "node" });
+    return code;
+  } catch (e) {
+    return reportError(e, io);
+  }
+}
+
+/** One line (plus problems and a hint) for user errors; a stack only for bugs. */
+export function reportError(e: unknown, io: Io): number {
+  if (e instanceof CommanderError) {
+    if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return ExitCode.OK;
+    // commander has already printed its message.
+    return e.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+  }
+  if (e instanceof KubecanoError) {
+    io.stderr.write(`kubecano: ${e.message}\n`);
+    if (e instanceof ConfigError) for (const p of e.problems) io.stderr.write(`  - ${p}\n`);
+    if (e.hint !== undefined) io.stderr.write(`  hint: ${e.hint}\n`);
+    return e.exitCode;
+  }
+  io.stderr.write(`kubecano: internal error: ${errorMessage(e)}\n`);
+  if (e instanceof Error && e.stack !== undefined) io.stderr.write(`${e.stack}\n`);
+  io.stderr.write("  this is a bug in kubecano: please report it with the lines above\n");
+  return ExitCode.INTERNAL;
+}

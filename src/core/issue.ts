@@ -1,0 +1,106 @@
+import { randomUUID } from "node:crypto";
+import type { Enrichment, Link } from "./blocks.js";
+import type { Severity } from "./severity.js";
+import type { Subject } from "./subject.js";
+import { computeFingerprint } from "./fingerprint.js";
+
+export type IssueStatus = "FIRING" | "RESOLVED";
+export type IssueSource = "prometheus" | "kubernetes" | "helm" | "manual";
+export type IssueType = "alert" | "event";
+
+/**
+ * The central record: one alert or one cluster event, with everything a
+ * destination needs to tell a person what happened. Plain JSON (timestamps
+ * are ISO-8601 strings) so it can be stored, streamed and replayed as is.
+ */
+export interface Issue {
+  /** Unique per received notification (a repeat gets a new id, the same fingerprint). */
+  readonly id: string;
+  /** Identity of the incident across repeats and its resolution. */
+  readonly fingerprint: string;
+  readonly title: string;
+  readonly description?: string;
+  /** What kind of problem this is: the alertname, or the event reason. */
+  readonly aggregationKey: string;
+  readonly severity: Severity;
+  readonly status: IssueStatus;
+  readonly source: IssueSource;
+  readonly type: IssueType;
+  readonly subject: Subject;
+  /** When the problem started (ISO-8601, as precise as the source gave it). */
+  readonly startsAt: string;
+  /** When it ended; absent while firing. */
+  readonly endsAt?: string;
+  /** When kubecano received it. */
+  readonly receivedAt: string;
+  readonly links: readonly Link[];
+  /** Alertmanager's groupKey, when the Issue came from a group notification. */
+  readonly groupKey?: string;
+  readonly clusterName: string;
+  readonly enrichments: readonly Enrichment[];
+}
+
+export interface NewIssue {
+  readonly title: string;
+  readonly description?: string | undefined;
+  readonly aggregationKey: string;
+  readonly severity: Severity;
+  readonly status: IssueStatus;
+  readonly source: IssueSource;
+  readonly type: IssueType;
+  readonly subject: Subject;
+  readonly startsAt: string;
+  readonly endsAt?: string | undefined;
+  readonly links?: readonly Link[];
+  readonly groupKey?: string | undefined;
+  readonly clusterName: string;
+  readonly fingerprint?: string | undefined;
+  readonly enrichments?: readonly Enrichment[];
+  readonly receivedAt?: string;
+}
+
+/** Fills in id, receivedAt and (when the source has none) the fingerprint. */
+export function createIssue(fields: NewIssue, now: Date = new Date()): Issue {
+  const fingerprint =
+    fields.fingerprint !== undefined && fields.fingerprint !== ""
+      ? fields.fingerprint
+      : computeFingerprint(fields.source, fields.subject, fields.aggregationKey);
+  const issue: Issue = {
+    id: randomUUID(),
+    fingerprint,
+    title: fields.title,
+    aggregationKey: fields.aggregationKey,
+    severity: fields.severity,
+    status: fields.status,
+    source: fields.source,
+    type: fields.type,
+    subject: fields.subject,
+    startsAt: fields.startsAt,
+    receivedAt: fields.receivedAt ?? now.toISOString(),
+    links: fields.links ?? [],
+    clusterName: fields.clusterName,
+    enrichments: fields.enrichments ?? [],
+    ...(fields.description !== undefined && fields.description !== "" ? { description: fields.description } : {}),
+    ...(fields.endsAt !== undefined ? { endsAt: fields.endsAt } : {}),
+    ...(fields.groupKey !== undefined ? { groupKey: fields.groupKey } : {}),
+  };
+  return issue;
+}
+
+/** A copy of the Issue with one more enrichment. Issues are never mutated in place. */
+export function withEnrichment(issue: Issue, enrichment: Enrichment): Issue {
+  return { ...issue, enrichments: [...issue.enrichments, enrichment] };
+}
+
+/** "12m", "3h 4m", "2d 1h": how long something lasted, for people. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return "0s";
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return m % 60 === 0 ? `${h}h` : `${h}h ${m % 60}m`;
+  const d = Math.floor(h / 24);
+  return h % 24 === 0 ? `${d}d` : `${d}d ${h % 24}h`;
+}

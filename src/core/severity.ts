@@ -1,0 +1,46 @@
+/** Issue severities, most to least urgent. */
+export const SEVERITIES = ["HIGH", "LOW", "INFO", "DEBUG"] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+/**
+ * Alertmanager `severity` label values and the Issue severity they map to.
+ * Anything not listed maps to INFO: an unknown severity should be seen, not paged on.
+ */
+export const DEFAULT_SEVERITY_MAP: Readonly<Record<string, Severity>> = {
+  critical: "HIGH",
+  high: "HIGH",
+  error: "HIGH",
+  page: "HIGH",
+  warning: "LOW",
+  warn: "LOW",
+  low: "LOW",
+  info: "INFO",
+  information: "INFO",
+  none: "INFO",
+  debug: "DEBUG",
+};
+
+/**
+ * Maps a label value to a Severity. `overrides` (from config `severityMap`)
+ * take precedence; matching is case-insensitive and ignores surrounding spaces.
+ */
+export function mapSeverity(
+  label: string | undefined,
+  overrides: Readonly<Record<string, Severity>> = {},
+): Severity {
+  if (label === undefined) return "INFO";
+  const key = label.trim().toLowerCase();
+  for (const [k, v] of Object.entries(overrides)) {
+    if (k.trim().toLowerCase() === key) return v;
+  }
+  return DEFAULT_SEVERITY_MAP[key] ?? "INFO";
+}
+
+/** Lower is more urgent: HIGH=0 ... DEBUG=3. */
+export function severityRank(s: Severity): number {
+  return SEVERITIES.indexOf(s);
+}
+
+export function isSeverity(v: unknown): v is Severity {
+  return typeof v === "string" && (SEVERITIES as readonly string[]).includes(v);
+}

@@ -1,0 +1,301 @@
+import { EventEmitter } from "node:events";
+import type { Issue } from "../core/issue.js";
+import type { DeliveryConfig } from "../config/schema.js";
+import { DeliveryError, type Destination } from "../destinations/types.js";
+import { errorMessage } from "../errors.js";
+import type { Logger } from "../observability/logger.js";
+import type { Metrics } from "../observability/metrics.js";
+import { LogOnce } from "../observability/log-once.js";
+import { backoffDelay } from "./backoff.js";
+import type { AcceptResult, ClaimedDelivery, DeliveryStore } from "./store.js";
+
+export type DeliveryOutcome = "success" | "retry" | "failed";
+
+export interface DeliveryEvent {
+  readonly issueId: string;
+  readonly fingerprint: string;
+  readonly destination: string;
+  readonly outcome: DeliveryOutcome;
+  readonly attempt: number;
+  readonly remoteId?: string | undefined;
+  readonly error?: string | undefined;
+  readonly code?: string | undefined;
+  readonly hint?: string | undefined;
+  readonly nextAttemptAt?: number | undefined;
+}
+
+export interface EngineEvents {
+  accepted: [issues: readonly Issue[]];
+  delivery: [event: DeliveryEvent];
+}
+
+export interface EngineOptions {
+  readonly store: DeliveryStore;
+  readonly destinations: readonly Destination[];
+  readonly config: DeliveryConfig;
+  readonly log: Logger;
+  readonly metrics?: Metrics | undefined;
+  /** Issue → destination names. Until routing exists: every destination. */
+  readonly route?: (issue: Issue) => readonly string[];
+  readonly now?: () => number;
+  readonly random?: () => number;
+}
+
+/**
+ * Owns the path from an accepted Issue to its destinations: one worker per
+ * destination, so a slow or failing destination never delays another.
+ * `submit` returns as soon as the store has the work; sending happens
+ * afterwards, and every delivery ends delivered, retried later, or dead.
+ */
+export class DeliveryEngine extends EventEmitter<EngineEvents> {
+  private readonly workers = new Map<string, Worker>();
+  private readonly route: (issue: Issue) => readonly string[];
+  private readonly now: () => number;
+  private readonly logOnce: LogOnce;
+  private readonly shutdown = new AbortController();
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly opts: EngineOptions) {
+    super();
+    this.now = opts.now ?? Date.now;
+    const names = opts.destinations.map((d) => d.name);
+    this.route = opts.route ?? (() => names);
+    this.logOnce = new LogOnce(this.now);
+    for (const d of opts.destinations) this.workers.set(d.name, new Worker(d, this));
+    opts.metrics?.queueDepth.reset();
+    for (const name of names) opts.metrics?.queueDepth.set({ destination: name }, 0);
+  }
+
+  /** Records the Issues and their deliveries; throws BacklogFullError / StoreUnavailableError. */
+  submit(issues: readonly Issue[]): AcceptResult {
+    const items = issues.map((issue) => ({ issue, destinations: this.route(issue).filter((n) => this.workers.has(n)) }));
+    const result = this.opts.store.accept(items);
+    for (const issue of issues) this.opts.metrics?.issuesCreated.inc({ source: issue.source, severity: issue.severity });
+    this.emit("accepted", issues);
+    for (const w of this.workers.values()) w.pump();
+    this.updateDepth();
+    return result;
+  }
+
+  /** Starts sending what the store already holds (after a restart). */
+  start(): void {
+    for (const w of this.workers.values()) w.pump();
+    this.updateDepth();
+  }
+
+  /** Deliveries not yet finished. */
+  backlog(): number {
+    return this.opts.store.depth();
+  }
+
+  /**
+   * Keeps delivering until nothing is pending or `graceMs` passes, then stops
+   * the workers and aborts what is still in flight (it stays in the store).
+   * Resolves with what was left undelivered.
+   */
+  async drain(graceMs: number): Promise<{ left: number }> {
+    const deadline = this.now() + graceMs;
+    while (this.backlog() > 0 && this.now() < deadline) {
+      // Deliveries waiting for a retry later than the deadline cannot finish in time.
+      const anyDueInTime = [...this.workers.values()].some((w) => w.busy() || (this.opts.store.nextDueAt(w.name) ?? Infinity) <= deadline);
+      if (!anyDueInTime) break;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.max(0, Math.min(250, deadline - this.now())));
+        this.idleWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    this.stop();
+    await Promise.all([...this.workers.values()].map((w) => w.settled()));
+    return { left: this.backlog() };
+  }
+
+  /** Stops all workers at once; in-flight sends are aborted and retried on the next start. */
+  stop(): void {
+    this.shutdown.abort(new Error("kubecano is shutting down"));
+    for (const w of this.workers.values()) w.stop();
+  }
+
+  /** @internal used by workers */
+  get internals(): EngineInternals {
+    return {
+      store: this.opts.store,
+      config: this.opts.config,
+      log: this.opts.log,
+      metrics: this.opts.metrics,
+      now: this.now,
+      random: this.opts.random ?? Math.random,
+      shutdownSignal: this.shutdown.signal,
+      logOnce: this.logOnce,
+      emitDelivery: (e: DeliveryEvent) => this.emit("delivery", e),
+      settledOne: () => {
+        this.updateDepth();
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const w of waiters) w();
+      },
+    };
+  }
+
+  private updateDepth(): void {
+    const m = this.opts.metrics;
+    if (m === undefined) return;
+    for (const name of this.workers.keys()) m.queueDepth.set({ destination: name }, this.opts.store.depth(name));
+  }
+}
+
+interface EngineInternals {
+  readonly store: DeliveryStore;
+  readonly config: DeliveryConfig;
+  readonly log: Logger;
+  readonly metrics: Metrics | undefined;
+  readonly now: () => number;
+  readonly random: () => number;
+  readonly shutdownSignal: AbortSignal;
+  readonly logOnce: LogOnce;
+  emitDelivery(e: DeliveryEvent): void;
+  settledOne(): void;
+}
+
+class Worker {
+  readonly name: string;
+  private inflight = new Set<Promise<void>>();
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  private stopped = false;
+
+  constructor(
+    private readonly destination: Destination,
+    private readonly engine: DeliveryEngine,
+  ) {
+    this.name = destination.name;
+  }
+
+  busy(): boolean {
+    return this.inflight.size > 0;
+  }
+
+  /** Starts as many due deliveries as concurrency allows, then sleeps until the next one is due. */
+  pump(): void {
+    if (this.stopped) return;
+    const { store, config, now } = this.engine.internals;
+    const t = now();
+    while (this.inflight.size < config.concurrency) {
+      const claimed = store.take(this.name, t);
+      if (claimed === undefined) break;
+      const p: Promise<void> = this.attempt(claimed).finally(() => {
+        this.inflight.delete(p);
+        this.engine.internals.settledOne();
+        this.pump();
+      });
+      this.inflight.add(p);
+    }
+    const next = store.nextDueAt(this.name);
+    if (next !== undefined && next > t && this.inflight.size < config.concurrency) this.wakeAt(next);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  private wakeAt(at: number): void {
+    if (this.timer !== undefined && this.timerAt <= at) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerAt = at;
+    const delay = Math.max(0, at - this.engine.internals.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.pump();
+    }, Math.min(delay, 2 ** 31 - 1));
+    this.timer.unref?.();
+  }
+
+  private async attempt({ delivery, issue }: ClaimedDelivery): Promise<void> {
+    const { store, config, log, metrics, now, random, shutdownSignal, logOnce } = this.engine.internals;
+    const attempt = delivery.attempts + 1;
+    const timeout = AbortSignal.timeout(config.attemptTimeout);
+    const signal = AbortSignal.any([timeout, shutdownSignal]);
+    const started = performance.now();
+    const dlog = log.child({ destination: this.name, issue: issue.id, fingerprint: issue.fingerprint, attempt });
+    try {
+      const result = await raceAbort(this.destination.send(issue, { signal, attempt, log: dlog }), signal);
+      store.complete(delivery, result.remoteId);
+      metrics?.deliveries.inc({ destination: this.name, outcome: "success" });
+      metrics?.deliveryLatency.observe({ destination: this.name }, Math.max(0, now() - delivery.createdAt) / 1000);
+      dlog.debug({ remoteId: result.remoteId }, result.detail ?? "delivered");
+      this.engine.internals.emitDelivery({ issueId: issue.id, fingerprint: issue.fingerprint, destination: this.name, outcome: "success", attempt, remoteId: result.remoteId });
+    } catch (e) {
+      if (shutdownSignal.aborted) {
+        // Not the destination's fault: keep the delivery for the next start, attempt not counted.
+        safely(log, () => store.retry({ ...delivery, attempts: delivery.attempts - 1 }, now(), "interrupted by shutdown"));
+        return;
+      }
+      const err = toDeliveryError(e, timeout.aborted, config.attemptTimeout);
+      const t = now();
+      const delay = backoffDelay({ initialDelayMs: config.retry.initialDelay, maxDelayMs: config.retry.maxDelay }, attempt, err.retryAfterMs, random);
+      const tooOld = t + delay - delivery.createdAt > config.retry.maxAge;
+      const base = { issueId: issue.id, fingerprint: issue.fingerprint, destination: this.name, attempt, error: err.message, code: err.code, hint: err.hint };
+      if (err.retryable && !tooOld) {
+        safely(log, () => store.retry(delivery, t + delay, err.message));
+        metrics?.deliveries.inc({ destination: this.name, outcome: "retry" });
+        logOnce.log(dlog, "warn", `${this.name}:retry:${err.code}`, { code: err.code, retryInMs: delay }, `delivery to ${this.name} failed, will retry: ${err.message}`);
+        this.engine.internals.emitDelivery({ ...base, outcome: "retry", nextAttemptAt: t + delay });
+      } else {
+        const why = err.retryable ? `gave up after ${attempt} attempts over ${Math.round((t - delivery.createdAt) / 1000)}s: ${err.message}` : err.message;
+        safely(log, () => store.kill(delivery, why));
+        metrics?.deliveries.inc({ destination: this.name, outcome: "failed" });
+        logOnce.log(dlog, "error", `${this.name}:failed:${err.code}`, { code: err.code, ...(err.hint !== undefined ? { hint: err.hint } : {}) }, `delivery to ${this.name} failed: ${why}`);
+        this.engine.internals.emitDelivery({ ...base, outcome: "failed", error: why });
+      }
+    } finally {
+      metrics?.deliveryAttemptDuration.observe({ destination: this.name }, (performance.now() - started) / 1000);
+    }
+  }
+}
+
+/** Anything a destination throws, as a DeliveryError. Unknown errors are bugs: not retried. */
+export function toDeliveryError(e: unknown, timedOut: boolean, timeoutMs: number): DeliveryError {
+  if (e instanceof DeliveryError) return e;
+  if (timedOut) return new DeliveryError(`no answer within ${timeoutMs} ms`, { retryable: true, code: "timeout" });
+  return new DeliveryError(`internal error: ${errorMessage(e)}`, {
+    retryable: false,
+    code: "internal_error",
+    hint: "this is a bug in kubecano; please report it with the log line",
+  });
+}
+
+/** Resolves or rejects with `p`, or rejects as soon as `signal` aborts. */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err as Error);
+      },
+    );
+  });
+}
+
+function safely(log: Logger, fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    log.error({ err: e }, `cannot record a delivery result: ${errorMessage(e)}`);
+  }
+}

@@ -1,0 +1,72 @@
+import type { Issue } from "../core/issue.js";
+import type { Logger } from "../observability/logger.js";
+
+/**
+ * A destination renders an Issue (pure) and sends it (I/O). `send` resolves
+ * once the destination has accepted the Issue, or rejects with a
+ * DeliveryError that says whether trying again can help.
+ */
+export interface Destination {
+  readonly name: string;
+  readonly type: string;
+  send(issue: Issue, ctx: SendContext): Promise<SendResult>;
+  /** Releases sockets and timers. Called once at shutdown. */
+  close?(): Promise<void>;
+}
+
+export interface SendContext {
+  /** Aborted when the delivery times out or the process shuts down. */
+  readonly signal: AbortSignal;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  readonly log: Logger;
+}
+
+export interface SendResult {
+  /** The destination's own id for what was created (Slack ts, PagerDuty dedup key...). */
+  readonly remoteId?: string;
+  /** One line for people: "posted to #alerts (ts 1732.12)". */
+  readonly detail?: string;
+}
+
+/**
+ * A failed send. `retryable` is the contract with the delivery queue: true
+ * means "the same request may succeed later" (network, timeout, 5xx, 429).
+ * Messages never contain secrets (tokens, webhook URLs): destinations build
+ * them from status codes and remote error codes only.
+ */
+export class DeliveryError extends Error {
+  readonly retryable: boolean;
+  /** The remote error code (channel_not_found, http_503, timeout...). */
+  readonly code: string;
+  readonly hint: string | undefined;
+  /** The destination asked us to wait this long (Retry-After). */
+  readonly retryAfterMs: number | undefined;
+  constructor(
+    message: string,
+    opts: { retryable: boolean; code: string; hint?: string | undefined; retryAfterMs?: number | undefined },
+  ) {
+    super(message);
+    this.name = "DeliveryError";
+    this.retryable = opts.retryable;
+    this.code = opts.code;
+    this.hint = opts.hint;
+    this.retryAfterMs = opts.retryAfterMs;
+  }
+}
+
+export interface DestinationDeps {
+  readonly log: Logger;
+  /** Where terminal destinations write; stdout unless a test says otherwise. */
+  readonly stdout?: NodeJS.WritableStream;
+  readonly stderr?: NodeJS.WritableStream;
+}
+
+/** Parses a Retry-After header value (seconds or an HTTP date) to ms. */
+export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
+  if (value === null || value === undefined || value.trim() === "") return undefined;
+  const secs = Number(value);
+  if (Number.isFinite(secs) && secs >= 0) return Math.min(secs * 1000, 3_600_000);
+  const at = Date.parse(value);
+  return Number.isFinite(at) ? Math.min(Math.max(0, at - now), 3_600_000) : undefined;
+}

@@ -1,0 +1,57 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/**
+ * kubecano's Prometheus metrics. One registry per process (a new one per
+ * test). Label values are bounded: destination names come from the config,
+ * outcomes and codes from fixed sets, never from request or remote data.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly alertsReceived: Counter<"source">;
+  readonly issuesCreated: Counter<"source" | "severity">;
+  readonly deliveries: Counter<"destination" | "outcome">;
+  readonly deliveryLatency: Histogram<"destination">;
+  readonly deliveryAttemptDuration: Histogram<"destination">;
+  readonly queueDepth: Gauge<"destination">;
+  readonly httpRequests: Counter<"route" | "code">;
+  readonly rejectedPayloads: Counter<"reason">;
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: "kubecano_" });
+    this.alertsReceived = new Counter({ name: "kubecano_alerts_received_total", help: "Alerts received in accepted webhook requests.", labelNames: ["source"], registers });
+    this.issuesCreated = new Counter({ name: "kubecano_issues_created_total", help: "Issues created and queued for delivery.", labelNames: ["source", "severity"], registers });
+    this.deliveries = new Counter({
+      name: "kubecano_deliveries_total",
+      help: "Delivery attempts by destination and outcome (success, retry, failed, dropped).",
+      labelNames: ["destination", "outcome"],
+      registers,
+    });
+    this.deliveryLatency = new Histogram({
+      name: "kubecano_delivery_latency_seconds",
+      help: "Time from accepting an Issue to its successful delivery.",
+      labelNames: ["destination"],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
+      registers,
+    });
+    this.deliveryAttemptDuration = new Histogram({
+      name: "kubecano_delivery_attempt_duration_seconds",
+      help: "Duration of one send attempt to a destination.",
+      labelNames: ["destination"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.queueDepth = new Gauge({ name: "kubecano_queue_depth", help: "Deliveries waiting to be sent, by destination.", labelNames: ["destination"], registers });
+    this.httpRequests = new Counter({ name: "kubecano_http_requests_total", help: "HTTP requests by route and status code.", labelNames: ["route", "code"], registers });
+    this.rejectedPayloads = new Counter({
+      name: "kubecano_rejected_payloads_total",
+      help: "Webhook requests refused, by reason (auth, encoding, json, schema, too_large, content_type, backlog_full).",
+      labelNames: ["reason"],
+      registers,
+    });
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,245 @@
+import http from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import type { ServerConfig } from "../config/schema.js";
+import { errorMessage } from "../errors.js";
+import { LogOnce } from "../observability/log-once.js";
+import type { Logger } from "../observability/logger.js";
+import type { Metrics } from "../observability/metrics.js";
+import type { IngestOutcome } from "../pipeline.js";
+import { authChallenge, makeAuthCheck } from "./auth.js";
+
+export interface ReadyCheck {
+  readonly ok: boolean;
+  readonly detail?: string;
+}
+
+export interface ServerDeps {
+  readonly config: ServerConfig;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly version: string;
+  /** Handles a complete, size-checked Alertmanager webhook body. */
+  readonly ingestAlertmanager: (body: Buffer) => IngestOutcome;
+  /** Readiness checks beyond "listening and not shutting down". */
+  readonly readiness?: () => Record<string, ReadyCheck>;
+}
+
+export interface KubecanoServer {
+  readonly server: http.Server;
+  listen(): Promise<AddressInfo>;
+  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts connections. */
+  close(graceMs?: number): Promise<void>;
+  /** /readyz answers 503 from now on (shutdown has begun). */
+  markNotReady(): void;
+}
+
+type Route = "alerts" | "health" | "ready" | "metrics" | "root" | "unknown";
+
+const ROUTES: Record<string, { route: Route; methods: readonly string[] }> = {
+  "/api/alerts": { route: "alerts", methods: ["POST"] },
+  "/healthz": { route: "health", methods: ["GET", "HEAD"] },
+  "/livez": { route: "health", methods: ["GET", "HEAD"] },
+  "/readyz": { route: "ready", methods: ["GET", "HEAD"] },
+  "/metrics": { route: "metrics", methods: ["GET", "HEAD"] },
+  "/": { route: "root", methods: ["GET", "HEAD"] },
+};
+
+/**
+ * The webhook server on node:http. It speaks HTTP and nothing else: the
+ * pipeline decides what a body means. Status codes follow Alertmanager's
+ * retry rules: 2xx once the work is stored, 503 (retried) when kubecano
+ * cannot take it now, 4xx (dropped) only when the request itself is wrong.
+ */
+export function createServer(deps: ServerDeps): KubecanoServer {
+  const { config, log, metrics } = deps;
+  const checkAuth = makeAuthCheck(config.auth);
+  const logOnce = new LogOnce(Date.now, 60_000);
+  let ready = true;
+
+  const server = http.createServer(
+    {
+      // Slow clients (slowloris) cannot hold a connection forever.
+      headersTimeout: 10_000,
+      requestTimeout: 60_000,
+      keepAliveTimeout: 5_000,
+      maxHeaderSize: 16 * 1024,
+    },
+    (req, res) => {
+      handle(req, res).catch((e: unknown) => {
+        log.error({ err: e }, `internal error handling ${req.method ?? "?"} ${pathOf(req)}: ${errorMessage(e)}`);
+        if (!res.headersSent) send(res, "unknown", 500, { status: "error", error: "internal error; the request can be retried" });
+        else res.destroy();
+      });
+    },
+  );
+  server.maxConnections = 2048;
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+    const code = err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "ERR_HTTP_HEADERS_TIMEOUT" ? 408 : err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
+    metrics.httpRequests.inc({ route: "unknown", code: String(code) });
+    logOnce.log(log, "info", `client_error:${code}`, { code: err.code }, `refused a malformed or slow request: ${err.code ?? err.message}`);
+    if (socket.writable && !socket.destroyed) {
+      const reason = http.STATUS_CODES[code] ?? "Bad Request";
+      socket.end(`HTTP/1.1 ${code} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    }
+    socket.destroy();
+  });
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = pathOf(req);
+    const entry = ROUTES[path];
+    if (entry === undefined) {
+      return send(res, "unknown", 404, { status: "error", error: `no such endpoint ${truncateForMessage(path)}: Alertmanager should POST to /api/alerts` });
+    }
+    const method = req.method ?? "GET";
+    if (!entry.methods.includes(method)) {
+      res.setHeader("Allow", entry.methods.join(", "));
+      return send(res, entry.route, 405, { status: "error", error: `${method} is not allowed on ${path}: use ${entry.methods.join(" or ")}` });
+    }
+    switch (entry.route) {
+      case "health":
+        return send(res, "health", 200, { status: "ok" });
+      case "ready": {
+        const checks: Record<string, ReadyCheck> = { server: ready ? { ok: true } : { ok: false, detail: "shutting down" }, ...deps.readiness?.() };
+        const ok = Object.values(checks).every((c) => c.ok);
+        return send(res, "ready", ok ? 200 : 503, { status: ok ? "ready" : "not ready", checks });
+      }
+      case "metrics": {
+        const { contentType, body } = await metrics.render();
+        metrics.httpRequests.inc({ route: "metrics", code: "200" });
+        res.writeHead(200, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(body) });
+        res.end(method === "HEAD" ? undefined : body);
+        return;
+      }
+      case "root":
+        return send(res, "root", 200, { name: "kubecano", version: deps.version, endpoints: ["POST /api/alerts", "GET /healthz", "GET /livez", "GET /readyz", "GET /metrics"] });
+      case "alerts":
+        return alerts(req, res);
+      case "unknown":
+        return send(res, "unknown", 404, { status: "error", error: "not found" });
+    }
+  }
+
+  async function alerts(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (checkAuth !== undefined && !checkAuth(req.headers.authorization)) {
+      metrics.rejectedPayloads.inc({ reason: "auth" });
+      res.setHeader("WWW-Authenticate", authChallenge(config.auth));
+      reject(req, "auth", 401);
+      return send(res, "alerts", 401, {
+        status: "error",
+        error: req.headers.authorization === undefined ? "authentication required: send the configured credentials in the Authorization header" : "invalid credentials",
+      }, true);
+    }
+    const ctype = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+    if (!(ctype === "application/json" || /^application\/[\w.+-]+\+json$/.test(ctype))) {
+      metrics.rejectedPayloads.inc({ reason: "content_type" });
+      reject(req, "content_type", 415);
+      return send(res, "alerts", 415, {
+        status: "error",
+        error: `unsupported content type ${ctype === "" ? "(none)" : JSON.stringify(truncateForMessage(ctype))}: send Content-Type: application/json`,
+      }, true);
+    }
+    const body = await readBody(req, config.maxBodyBytes);
+    if (body === "too_large") {
+      metrics.rejectedPayloads.inc({ reason: "too_large" });
+      reject(req, "too_large", 413);
+      return send(res, "alerts", 413, { status: "error", error: `request body exceeds server.maxBodyBytes (${config.maxBodyBytes} bytes): lower max_alerts in Alertmanager's webhook_config or raise the limit` }, true);
+    }
+    if (body === "aborted") return;
+    const outcome = deps.ingestAlertmanager(body);
+    switch (outcome.kind) {
+      case "accepted":
+        return send(res, "alerts", 202, { status: "accepted", alerts: outcome.alerts, issues: outcome.issues, deliveries: outcome.deliveries });
+      case "invalid":
+        metrics.rejectedPayloads.inc({ reason: outcome.error.kind });
+        reject(req, outcome.error.kind, 400, outcome.error.message);
+        return send(res, "alerts", 400, { status: "error", error: outcome.error.message });
+      case "unavailable":
+        metrics.rejectedPayloads.inc({ reason: outcome.reason });
+        logOnce.log(log, "warn", `unavailable:${outcome.reason}`, { reason: outcome.reason }, `answering 503 to webhooks: ${outcome.message}`);
+        res.setHeader("Retry-After", String(outcome.retryAfterSeconds));
+        return send(res, "alerts", 503, { status: "error", error: outcome.message });
+    }
+  }
+
+  function reject(req: http.IncomingMessage, reason: string, code: number, detail?: string): void {
+    logOnce.log(log, "warn", `reject:${reason}`, { code, reason, remote: req.socket.remoteAddress }, `refused a webhook request (${code})${detail !== undefined ? `: ${detail}` : ""}`);
+  }
+
+  function send(res: http.ServerResponse, route: Route, code: number, body: unknown, close = false): void {
+    metrics.httpRequests.inc({ route, code: String(code) });
+    const text = `${JSON.stringify(body)}\n`;
+    const headers: http.OutgoingHttpHeaders = { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text), "Cache-Control": "no-store" };
+    // A refused body may still be arriving: closing is cheaper than reading it.
+    if (close) headers["Connection"] = "close";
+    res.writeHead(code, headers);
+    res.end(res.req.method === "HEAD" ? undefined : text);
+  }
+
+  return {
+    server,
+    listen: () =>
+      new Promise<AddressInfo>((resolve, reject) => {
+        const onError = (e: Error): void => reject(e);
+        server.once("error", onError);
+        server.listen(config.port, config.host, () => {
+          server.off("error", onError);
+          resolve(server.address() as AddressInfo);
+        });
+      }),
+    close: (graceMs = 5_000) =>
+      new Promise<void>((resolve) => {
+        ready = false;
+        const t = setTimeout(() => server.closeAllConnections(), graceMs);
+        t.unref();
+        server.close(() => {
+          clearTimeout(t);
+          resolve();
+        });
+        server.closeIdleConnections();
+      }),
+    markNotReady: () => {
+      ready = false;
+    },
+  };
+}
+
+/** Reads the body up to `max` bytes; stops reading (and the caller closes) past it. */
+function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | "too_large" | "aborted"> {
+  const declared = Number(req.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > max) return Promise.resolve("too_large");
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (v: Buffer | "too_large" | "aborted"): void => {
+      if (done) return;
+      done = true;
+      req.off("data", onData);
+      resolve(v);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > max) {
+        req.pause();
+        finish("too_large");
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on("data", onData);
+    req.once("end", () => finish(Buffer.concat(chunks, size)));
+    req.once("error", () => finish("aborted"));
+    req.once("close", () => finish(req.complete ? Buffer.concat(chunks, size) : "aborted"));
+  });
+}
+
+function pathOf(req: http.IncomingMessage): string {
+  const url = req.url ?? "/";
+  const q = url.indexOf("?");
+  const p = q >= 0 ? url.slice(0, q) : url;
+  return p.length > 1 && p.endsWith("/") ? p.slice(0, -1) : p;
+}
+
+function truncateForMessage(s: string): string {
+  return s.length > 100 ? `${s.slice(0, 99)}…` : s;
+}

@@ -1,0 +1,94 @@
+import type { Link } from "../../core/blocks.js";
+import { createIssue, type Issue } from "../../core/issue.js";
+import { mapSeverity, type Severity } from "../../core/severity.js";
+import { subjectFromLabels } from "../../core/subject.js";
+import { isZeroTime, parseTimestamp, type AlertmanagerAlert, type WebhookPayload } from "./schema.js";
+
+export interface AlertmanagerOptions {
+  readonly clusterName: string;
+  readonly severityMap?: Readonly<Record<string, Severity>>;
+  readonly now?: Date;
+}
+
+/** Annotations that carry a dashboard link, in the order they are looked at. */
+const DASHBOARD_ANNOTATIONS = ["dashboard_url", "grafana_url", "dashboard"] as const;
+const RUNBOOK_ANNOTATIONS = ["runbook_url", "runbook"] as const;
+
+/** One Issue per alert in the group notification. Pure: no I/O. */
+export function alertmanagerToIssues(payload: WebhookPayload, opts: AlertmanagerOptions): Issue[] {
+  return payload.alerts.map((alert) => alertToIssue(alert, payload, opts));
+}
+
+export function alertToIssue(alert: AlertmanagerAlert, payload: Pick<WebhookPayload, "externalURL" | "groupKey" | "commonAnnotations">, opts: AlertmanagerOptions): Issue {
+  const labels = alert.labels;
+  const annotations = alert.annotations ?? {};
+  const alertname = nonEmpty(labels["alertname"]) ?? "UnnamedAlert";
+  const startsMs = parseTimestamp(alert.startsAt);
+  const endsMs = alert.endsAt !== undefined ? parseTimestamp(alert.endsAt) : Number.NaN;
+  const status = alert.status === "resolved" ? "RESOLVED" : "FIRING";
+  return createIssue(
+    {
+      title: nonEmpty(annotations["summary"]) ?? alertname,
+      description: nonEmpty(annotations["description"]) ?? nonEmpty(annotations["message"]),
+      aggregationKey: alertname,
+      severity: mapSeverity(labels["severity"], opts.severityMap),
+      status,
+      source: "prometheus",
+      type: "alert",
+      subject: subjectFromLabels(labels, annotations),
+      startsAt: Number.isFinite(startsMs) ? new Date(startsMs).toISOString() : alert.startsAt,
+      endsAt: status === "RESOLVED" && !isZeroTime(endsMs) ? new Date(endsMs).toISOString() : undefined,
+      links: alertLinks(alert, payload.externalURL),
+      groupKey: nonEmpty(payload.groupKey),
+      clusterName: opts.clusterName,
+      fingerprint: nonEmpty(alert.fingerprint),
+    },
+    opts.now,
+  );
+}
+
+/** Graph, runbook, dashboard and silence links; only http(s) URLs survive. */
+export function alertLinks(alert: AlertmanagerAlert, externalURL: string | undefined): Link[] {
+  const annotations = alert.annotations ?? {};
+  const links: Link[] = [];
+  const add = (name: string, url: string | undefined, kind: Link["kind"]): void => {
+    if (url !== undefined && isSafeUrl(url) && !links.some((l) => l.url === url)) links.push({ name, url, kind });
+  };
+  for (const a of RUNBOOK_ANNOTATIONS) add("Runbook", nonEmpty(annotations[a]), "runbook");
+  add("Source graph", nonEmpty(alert.generatorURL), "graph");
+  for (const a of DASHBOARD_ANNOTATIONS) add("Dashboard", nonEmpty(annotations[a]), "dashboard");
+  const ext = nonEmpty(externalURL);
+  if (ext !== undefined) add("Silence", silenceUrl(ext, alert.labels), "silence");
+  return links;
+}
+
+/**
+ * Alertmanager UI link that opens a new silence pre-filled with the alert's
+ * labels: `{externalURL}/#/silences/new?filter={a="b",c="d"}`.
+ */
+export function silenceUrl(externalURL: string, labels: Readonly<Record<string, string>>): string {
+  const matchers = Object.keys(labels)
+    .sort()
+    .map((k) => `${k}="${escapeMatcherValue(labels[k] ?? "")}"`)
+    .join(",");
+  return `${externalURL.replace(/\/+$/, "")}/#/silences/new?filter=${encodeURIComponent(`{${matchers}}`)}`;
+}
+
+function escapeMatcherValue(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+/** http(s) only, and short enough for every destination's button limit. */
+export function isSafeUrl(url: string): boolean {
+  if (url.length > 3000) return false;
+  try {
+    const u = new URL(url);
+    return u.protocol === "http:" || u.protocol === "https:";
+  } catch {
+    return false;
+  }
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === "" ? undefined : v;
+}

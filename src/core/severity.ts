@@ -33,7 +33,8 @@ export function mapSeverity(
   for (const [k, v] of Object.entries(overrides)) {
     if (k.trim().toLowerCase() === key) return v;
   }
-  return DEFAULT_SEVERITY_MAP[key] ?? "INFO";
+  // Own keys only: "constructor" or "__proto__" must not find Object.prototype's members.
+  return Object.hasOwn(DEFAULT_SEVERITY_MAP, key) ? DEFAULT_SEVERITY_MAP[key]! : "INFO";
 }
 
 /** Lower is more urgent: HIGH=0 ... DEBUG=3. */

@@ -101,12 +101,109 @@ function describeJsonError(text: string, raw: string): string {
   const posMatch = /at position (\d+)/.exec(raw);
   let pos = posMatch?.[1] !== undefined ? Number(posMatch[1]) : undefined;
   if (pos === undefined && /Unexpected end of JSON input|Unterminated/.test(raw)) pos = text.length;
+  // V8 gives no position for "Unexpected token" (and quotes the input unescaped): find the offending character ourselves.
+  if (pos === undefined) pos = jsonErrorOffset(text);
+  if (pos !== undefined && pos < text.length && raw.startsWith("Unexpected token")) {
+    const cp = text.codePointAt(pos)!;
+    raw = `Unexpected token ${cp > 0x20 && cp < 0x7f ? JSON.stringify(String.fromCodePoint(cp)) : `U+${cp.toString(16).toUpperCase().padStart(4, "0")}`}`;
+  }
   // V8 messages quote the input ('..."{"a": x}" is not valid JSON'); keep only the reason.
-  let reason = raw.replace(/,? ?"(?:[^"\\]|\\.)*"\.{0,3} is not valid JSON$/, "").replace(/ in JSON at position \d+.*$/, "");
+  let reason = raw.replace(/,? ?"(?:[^"\\]|\\.)*"\.{0,3} is not valid JSON$/, "").replace(/ (?:in JSON )?at position \d+.*$/, "");
   reason = truncate(reason.replace(/\s+/g, " ").trim(), 120);
   if (pos === undefined) return `invalid JSON: ${reason}`;
   const { line, column } = lineColumn(text, pos);
   return `invalid JSON at line ${line} column ${column}: ${reason}`;
+}
+
+/**
+ * Offset of the first syntax error in `text` (its length when the text ends
+ * too early), or undefined when it is valid. Only called after JSON.parse
+ * failed; iterative, so deep nesting cannot overflow the stack.
+ */
+export function jsonErrorOffset(text: string): number | undefined {
+  const n = text.length;
+  const stack: number[] = [];
+  const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+  let i = 0;
+  const ws = (): void => {
+    for (let c = text.charCodeAt(i); c === 32 || c === 9 || c === 10 || c === 13; c = text.charCodeAt(++i));
+  };
+  /** Advances past a string starting at i; false at the first bad character. */
+  const str = (): boolean => {
+    if (text.charCodeAt(i) !== 34) return false;
+    for (i++; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 34) {
+        i++;
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c === 92) {
+        const e = text[i + 1];
+        if (e === "u" && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) i += 5;
+        else if (e !== undefined && e !== "u" && '"\\/bfnrt'.includes(e)) i++;
+        else {
+          i++;
+          return false;
+        }
+      }
+    }
+    return false;
+  };
+  for (;;) {
+    // Expecting a value.
+    ws();
+    const c = text[i];
+    if (c === "{" || c === "[") {
+      stack.push(c.charCodeAt(0));
+      i++;
+      ws();
+      if (text[i] === (c === "{" ? "}" : "]")) {
+        stack.pop();
+        i++;
+      } else if (c === "{") {
+        if (!str()) return Math.min(i, n);
+        ws();
+        if (text[i] !== ":") return i;
+        i++;
+        continue;
+      } else continue;
+    } else if (c === '"') {
+      if (!str()) return Math.min(i, n);
+    } else if (c === "t" || c === "f" || c === "n") {
+      const word = c === "t" ? "true" : c === "f" ? "false" : "null";
+      for (const w of word) {
+        if (text[i] !== w) return i;
+        i++;
+      }
+    } else {
+      NUMBER.lastIndex = i;
+      if (c === undefined || !NUMBER.test(text)) return i === n ? n : c === "-" ? i + 1 : i;
+      i = NUMBER.lastIndex;
+    }
+    // After a value: close containers, or find the next element.
+    for (;;) {
+      ws();
+      const top = stack[stack.length - 1];
+      if (top === undefined) return i < n ? i : undefined;
+      const d = text[i];
+      if (d === (top === 123 ? "}" : "]")) {
+        stack.pop();
+        i++;
+        continue;
+      }
+      if (d !== ",") return i;
+      i++;
+      if (top === 123) {
+        ws();
+        if (!str()) return Math.min(i, n);
+        ws();
+        if (text[i] !== ":") return i;
+        i++;
+      }
+      break;
+    }
+  }
 }
 
 export function lineColumn(text: string, pos: number): { line: number; column: number } {

@@ -71,7 +71,12 @@ export function silenceUrl(externalURL: string, labels: Readonly<Record<string, 
     .sort()
     .map((k) => `${k}="${escapeMatcherValue(labels[k] ?? "")}"`)
     .join(",");
-  return `${externalURL.replace(/\/+$/, "")}/#/silences/new?filter=${encodeURIComponent(`{${matchers}}`)}`;
+  return `${externalURL.replace(/\/+$/, "")}/#/silences/new?filter=${encodeURIComponent(wellFormed(`{${matchers}}`))}`;
+}
+
+/** Lone surrogates (valid in JSON as \ud800 escapes) become U+FFFD: encodeURIComponent throws on them. */
+function wellFormed(s: string): string {
+  return s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
 }
 
 function escapeMatcherValue(v: string): string {

@@ -86,6 +86,8 @@ export function tailLines(text: string, lines: number): string {
   const trimmed = text.endsWith("\n") ? text.slice(0, -1) : text;
   let idx = trimmed.length;
   for (let i = 0; i < lines; i++) {
+    // lastIndexOf clamps a negative start to 0 and would find a leading "\n" twice.
+    if (idx === 0) return trimmed;
     const prev = trimmed.lastIndexOf("\n", idx - 1);
     if (prev < 0) return trimmed;
     idx = prev;

@@ -239,7 +239,7 @@ describe("slack fake: threads, updates and history", () => {
     do {
       const page = await c.conversations.history({ channel: fake.channelId, include_all_metadata: true, limit: 3, ...(cursor !== undefined ? { cursor } : {}) });
       pages++;
-      for (const m of page.messages ?? []) seen.push(String(m.metadata?.event_payload?.["fingerprint"]));
+      for (const m of page.messages ?? []) seen.push(String((m.metadata?.event_payload as Record<string, unknown> | undefined)?.["fingerprint"]));
       cursor = page.response_metadata?.next_cursor || undefined;
       expect(page.has_more).toBe(cursor !== undefined);
     } while (cursor !== undefined);

@@ -44,18 +44,18 @@ export function renderSlack(issue: Issue, opts: SlackRenderOptions = {}): SlackM
   const statusText = resolved ? "RESOLVED" : `FIRING · ${issue.severity}`;
   const header: SlackBlock = {
     type: "header",
-    text: { type: "plain_text", text: truncate(oneLine(`${emoji} ${statusText} · ${issue.title}`), L.headerText), emoji: true },
+    text: { type: "plain_text", text: plain(`${emoji} ${statusText} · ${issue.title}`, L.headerText), emoji: true },
   };
 
   const core: SlackBlock[] = [];
-  if (issue.description !== undefined) core.push(section(escape(issue.description), 2500));
+  if (issue.description !== undefined && issue.description.trim() !== "") core.push(section(escape(issue.description), 2500));
   core.push({ type: "section", fields: factFields(issue) });
   const labels = labelsText(issue.subject.labels, 1200);
   if (labels !== undefined) core.push(section(labels, 1200));
   const actions = linkButtons(issue.links);
   const footer: SlackBlock = {
     type: "context",
-    elements: [mrkdwn(truncate(`kubecano · cluster ${escape(issue.clusterName)} · ${issue.source} · fingerprint \`${escape(issue.fingerprint)}\``, 500))],
+    elements: [mrkdwn(`kubecano · cluster ${cutEscaped(oneLine(issue.clusterName), 200)} · ${issue.source} · fingerprint \`${code(truncate(oneLine(issue.fingerprint), 100))}\``)],
   };
 
   const fixed = [header, ...core, ...(actions !== undefined ? [actions] : []), footer];
@@ -92,7 +92,7 @@ export function renderSlack(issue: Issue, opts: SlackRenderOptions = {}): SlackM
       {
         color: resolved ? RESOLVED_COLOR : SEVERITY_COLORS[issue.severity],
         blocks: [...core, ...enrichmentBlocks, ...(actions !== undefined ? [actions] : []), footer],
-        fallback: truncate(fallbackText(issue), 300),
+        fallback: fixEntityCut(truncate(fallbackText(issue), 300)),
       },
     ],
   };
@@ -116,7 +116,7 @@ export function fallbackText(issue: Issue): string {
   const subject = describeSubject(issue.subject);
   const where = [subject, issue.clusterName].filter((s) => s !== "").join(", ");
   const status = issue.status === "RESOLVED" ? "RESOLVED" : `FIRING ${issue.severity}`;
-  return truncate(escape(oneLine(`${status}: ${issue.title}${where !== "" ? ` (${where})` : ""}`)), L.fallbackText);
+  return wellFormed(cutEscaped(oneLine(`${status}: ${issue.title}${where !== "" ? ` (${where})` : ""}`), L.fallbackText));
 }
 
 function factFields(issue: Issue): TextObject[] {
@@ -128,11 +128,13 @@ function factFields(issue: Issue): TextObject[] {
   if (issue.subject.node !== undefined && issue.subject.kind !== "Node") facts.push(["Node", issue.subject.node]);
   facts.push([issue.type === "alert" ? "Alert" : "Reason", issue.aggregationKey]);
   const started = Date.parse(issue.startsAt);
-  const fields = facts.map(([k, v]) => mrkdwn(truncate(`*${escape(k)}*\n${escape(oneLine(v))}`, 300)));
+  const fields = facts.map(([k, v]) => mrkdwn(`*${cutEscaped(oneLine(k), 60)}*\n${cutEscaped(oneLine(v), 230)}`));
   if (Number.isFinite(started)) fields.push(mrkdwn(`*Started*\n${slackDate(started)}`));
   if (issue.status === "RESOLVED" && issue.endsAt !== undefined) {
     const ended = Date.parse(issue.endsAt);
-    if (Number.isFinite(ended)) fields.push(mrkdwn(`*Resolved*\n${slackDate(ended)} (after ${formatDuration(ended - started)})`));
+    // The duration is taken between the whole seconds shown, so the two times and it agree.
+    const lasted = Math.floor(ended / 1000) * 1000 - Math.floor(started / 1000) * 1000;
+    if (Number.isFinite(ended)) fields.push(mrkdwn(`*Resolved*\n${slackDate(ended)}${Number.isFinite(started) ? ` (after ${formatDuration(lasted)})` : ""}`));
   }
   return fields.slice(0, L.maxFields);
 }
@@ -163,11 +165,12 @@ function linkButtons(links: readonly Link[]): SlackBlock | undefined {
   const elements = [];
   for (const [i, link] of links.entries()) {
     if (elements.length >= 5) break;
-    if (link.url.length > L.buttonUrl || link.url.length > urlBudget) continue;
+    // Slack refuses the whole message for one bad button URL: only well-formed http(s) ones.
+    if (link.url.length > L.buttonUrl || link.url.length > urlBudget || !isHttpUrl(link.url)) continue;
     urlBudget -= link.url.length;
     elements.push({
       type: "button" as const,
-      text: { type: "plain_text" as const, text: truncate(link.name, L.buttonText), emoji: true },
+      text: { type: "plain_text" as const, text: plain(link.name.trim() === "" ? "Link" : link.name, L.buttonText), emoji: true },
       url: link.url,
       action_id: `kubecano_link_${i}`,
     });
@@ -177,7 +180,7 @@ function linkButtons(links: readonly Link[]): SlackBlock | undefined {
 
 /** Slack blocks for one enrichment: its title, then each block. */
 export function enrichmentToSlack(e: Enrichment, opts: SlackRenderOptions): SlackBlock[] {
-  const out: SlackBlock[] = [section(`*${escape(oneLine(e.title))}*`, 300)];
+  const out: SlackBlock[] = oneLine(e.title) === "" ? [] : [section(bold(e.title), 300)];
   for (const b of e.blocks) out.push(...blockToSlack(b, opts));
   return out;
 }
@@ -187,14 +190,23 @@ export function blockToSlack(b: Block, opts: SlackRenderOptions): SlackBlock[] {
     case "markdown":
       return b.text.trim() === "" ? [] : [section(neutraliseBroadcasts(b.text), L.sectionText)];
     case "header":
-      return [section(`*${escape(oneLine(b.text))}*`, 300)];
+      return oneLine(b.text) === "" ? [] : [section(bold(b.text), 300)];
     case "divider":
       return [{ type: "divider" }];
     case "list":
       return b.items.length === 0 ? [] : [section(b.items.map((i) => `• ${escape(oneLine(i))}`).join("\n"), L.sectionText)];
     case "links": {
-      const text = b.links.map((l) => `<${l.url}|${escape(oneLine(l.name)).replace(/\|/g, "¦")}>`).join("  ·  ");
-      return text === "" ? [] : [section(text, L.sectionText)];
+      // Whole links only: a link cut in half would show its raw <url|name> syntax.
+      const parts: string[] = [];
+      let length = 0;
+      for (const l of b.links) {
+        const name = oneLine(l.name) === "" ? l.url : l.name;
+        const part = `<${linkUrl(l.url)}|${cutEscaped(oneLine(name), 200).replace(/\|/g, "¦")}>`;
+        if (length + part.length + 5 > L.sectionText) continue;
+        parts.push(part);
+        length += part.length + 5;
+      }
+      return parts.length === 0 ? [] : [section(parts.join("  ·  "), L.sectionText)];
     }
     case "json": {
       let json: string;
@@ -203,7 +215,7 @@ export function blockToSlack(b: Block, opts: SlackRenderOptions): SlackBlock[] {
       } catch {
         json = "(unserialisable value)";
       }
-      return [section(`${b.title !== undefined ? `*${escape(oneLine(b.title))}*\n` : ""}${codeBlock(json, 2000, "end")}`, L.sectionText)];
+      return [section(`${titleLine(b.title)}${codeBlock(json, 2000, "end")}`, L.sectionText)];
     }
     case "table": {
       const lines = renderTable(b.headers, b.rows, 100);
@@ -214,14 +226,14 @@ export function blockToSlack(b: Block, opts: SlackRenderOptions): SlackBlock[] {
         body = lines.slice(0, shown).join("\n");
       }
       const more = lines.length - shown;
-      const title = b.title !== undefined ? `*${escape(oneLine(b.title))}*\n` : "";
+      const title = titleLine(b.title);
       return [section(`${title}${codeBlock(body, 2500, "end")}${more > 0 ? `\n_${more} more rows not shown_` : ""}`, L.sectionText)];
     }
     case "file": {
       const n = b.excerptLines ?? opts.excerptLines ?? 15;
       const total = b.content === "" ? 0 : b.content.replace(/\n$/, "").split("\n").length;
       const excerpt = tailLines(b.content, n);
-      const title = `*${escape(oneLine(b.title ?? b.filename))}* _(${escape(b.filename)}: ${total} line${total === 1 ? "" : "s"}${total > n ? `, last ${n} shown` : ""})_`;
+      const title = `${bold(b.title ?? b.filename)} _(${cutEscaped(oneLine(b.filename), 200)}: ${total} line${total === 1 ? "" : "s"}${total > n ? `, last ${n} shown` : ""})_`;
       return [section(`${title}\n${codeBlock(excerpt === "" ? "(empty)" : excerpt, 2400, "start")}`, L.sectionText)];
     }
   }
@@ -233,7 +245,56 @@ function section(text: string, max: number): SlackBlock {
 }
 
 function mrkdwn(text: string): TextObject {
-  return { type: "mrkdwn", text };
+  return { type: "mrkdwn", text: wellFormed(text) };
+}
+
+/** "*title*", cut and escaped; "" stays "". */
+function bold(s: string): string {
+  const t = oneLine(s);
+  return t === "" ? "" : `*${cutEscaped(t, 250)}*`;
+}
+
+function titleLine(title: string | undefined): string {
+  const t = bold(title ?? "");
+  return t === "" ? "" : `${t}\n`;
+}
+
+/**
+ * Text for plain_text objects (header, buttons): one line, at most `max`
+ * chars. Slack does not parse mentions in plain_text; the `<` of anything
+ * that looks like one is still replaced so no alert text can ever ping.
+ */
+function plain(s: string, max: number): string {
+  return wellFormed(truncate(oneLine(s).replace(/<(?=[!@#])/g, "‹"), max));
+}
+
+/** Escaped mrkdwn of at most `max` chars, never ending in half an entity. */
+function cutEscaped(s: string, max: number): string {
+  const e = escape(s);
+  return e.length <= max ? e : fixEntityCut(truncate(e, max));
+}
+
+/** Lone UTF-16 surrogates (from input, or a cut) are invalid UTF-8 on the wire. */
+function wellFormed(s: string): string {
+  return s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
+}
+
+function isHttpUrl(u: string): boolean {
+  try {
+    const p = new URL(u).protocol;
+    return p === "http:" || p === "https:";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A URL inside <url|name>: the characters that would end the link (or
+ * start a mention) are percent-encoded. `&` is left as it is: query strings
+ * need it, and it cannot open a mention.
+ */
+function linkUrl(u: string): string {
+  return u.replace(/[<>|\s]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
 }
 
 /** Escapes the three characters Slack mrkdwn treats as control: & < >. */
@@ -267,7 +328,7 @@ function codeBlock(s: string, max: number, cut: "start" | "end"): string {
 
 /** Markdown blocks are kubecano's own mrkdwn, but must never page a whole channel. */
 function neutraliseBroadcasts(s: string): string {
-  return s.replace(/<!(channel|here|everyone)(\|[^>]*)?>/g, "&lt;!$1&gt;");
+  return s.replace(/<!(channel|here|everyone|subteam\^[^|>]*)(\|[^>]*)?>/g, "&lt;!$1&gt;");
 }
 
 /** Cuts mrkdwn without leaving half an entity (&am) or an open code fence. */

@@ -1,9 +1,11 @@
-import { readFile } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { cosmiconfig, type Loader } from "cosmiconfig";
 import { LineCounter, parseDocument, isNode } from "yaml";
 import type { z } from "zod";
-import { ConfigError } from "../errors.js";
+import { ConfigError, errorMessage } from "../errors.js";
 import { DESTINATION_TYPES } from "../destinations/registry.js";
 import { formatPath, parseJson } from "../sources/alertmanager/parse.js";
 import { interpolateEnv, isPlainObject } from "./interpolate.js";
@@ -54,7 +56,7 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> 
   const explicit = opts.configPath ?? nonEmpty(env["KUBECANO_CONFIG"]);
   const explorer = cosmiconfig(MODULE_NAME, {
     searchPlaces: [...SEARCH_PLACES],
-    loaders: { ".yaml": loadYaml, ".yml": loadYaml, ".json": loadJson, noExt: loadYaml, ".ts": loadTs },
+    loaders: { ".yaml": loadYaml, ".yml": loadYaml, ".json": loadJson, noExt: loadYaml, ".js": loadJs, ".mjs": loadJs, ".cjs": loadJs, ".ts": loadTs },
     cache: false,
   });
 
@@ -95,7 +97,15 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> 
 export async function validateConfig(raw: Record<string, unknown>, filepath: string | undefined, env: NodeJS.ProcessEnv): Promise<LoadedConfig> {
   const where = display(filepath);
   const locate = await makeLocator(filepath);
-  const { value, problems } = interpolateEnv(raw, env);
+  let interpolated: ReturnType<typeof interpolateEnv>;
+  try {
+    interpolated = interpolateEnv(raw, env);
+  } catch (e) {
+    // A YAML alias inside its own anchor (a: &a [*a]) or a JS config object that contains itself.
+    if (e instanceof RangeError) throw new ConfigError(`invalid config in ${where}`, [`${where}: the config refers to itself or is nested too deeply`]);
+    throw e;
+  }
+  const { value, problems } = interpolated;
   if (problems.length > 0) {
     throw new ConfigError(
       `invalid config in ${where}`,
@@ -172,14 +182,47 @@ const loadJson: Loader = (filepath, content) => {
   return r.value;
 };
 
-const loadTs: Loader = async (filepath, content) => {
+/**
+ * import() only. cosmiconfig's own JS loader retries a failed import with
+ * require(), which on Node >= 20.19 replaces a syntax error in the file with
+ * a misleading "not yet fully loaded ... race condition" message.
+ */
+const loadJs: Loader = (filepath) => importDefault(filepath, filepath);
+
+async function importDefault(file: string, shownAs: string): Promise<unknown> {
   try {
-    await import("typescript");
+    return ((await import(pathToFileURL(file).href)) as { default?: unknown }).default;
+  } catch (e) {
+    // import() reports no line for a syntax error; node --check does.
+    throw new ConfigError(`cannot load ${shownAs}: ${firstLine(errorMessage(e))}`, [], e instanceof SyntaxError ? `\`node --check ${file}\` shows where` : undefined);
+  }
+}
+
+const loadTs: Loader = async (filepath, content) => {
+  let ts: typeof import("typescript");
+  try {
+    ts = (await import("typescript")).default;
   } catch {
     throw new ConfigError(`cannot load ${filepath}: a TypeScript config needs the "typescript" package`, [], "install it next to kubecano (npm i typescript), or write the config as YAML or .mjs");
   }
-  const { defaultLoaders } = await import("cosmiconfig");
-  return defaultLoaders[".ts"](filepath, content);
+  const out = ts.transpileModule(content, {
+    fileName: filepath,
+    reportDiagnostics: true,
+    compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
+  });
+  const d = out.diagnostics?.[0];
+  if (d !== undefined) {
+    const at = d.file !== undefined && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : undefined;
+    throw new ConfigError(`invalid TypeScript in ${filepath}${at !== undefined ? `:${at.line + 1}:${at.character + 1}` : ""}: ${ts.flattenDiagnosticMessageText(d.messageText, " ")}`);
+  }
+  // Next to the original, so that relative imports in the config still resolve.
+  const compiled = `${filepath}.${randomUUID()}.mjs`;
+  await writeFile(compiled, out.outputText);
+  try {
+    return await importDefault(compiled, filepath);
+  } finally {
+    await rm(compiled, { force: true });
+  }
 };
 
 /**

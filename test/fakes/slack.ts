@@ -266,7 +266,11 @@ export interface SlackFake {
   addToken(token: string, info?: FakeToken): void;
   revokeToken(token: string): void;
   setScopes(token: string, scopes: readonly string[]): void;
-  /** Forgets calls, messages, files, faults and rate-limit state (not channels, tokens or webhooks). */
+  /**
+   * Forgets calls, messages, files, faults and rate-limit state (not
+   * channels, tokens or webhooks). Held requests are dropped unprocessed, so
+   * nothing from one test lands in the next.
+   */
   reset(): void;
   /** Destroys held connections and stops the server. */
   close(): Promise<void>;
@@ -376,6 +380,8 @@ export async function startSlackFake(opts: SlackFakeOptions = {}): Promise<Slack
   let lastSec = 0;
   let lastMicro = 0;
   let closing = false;
+  /** Bumped by reset(): requests still waiting on a fault from before it are dropped. */
+  let generation = 0;
 
   const now = (): number => performance.now() - started;
   const notify = (): void => {
@@ -501,6 +507,15 @@ export async function startSlackFake(opts: SlackFakeOptions = {}): Promise<Slack
     }
   }
 
+  /** Forgets held requests without processing them (their connections are closed). */
+  function dropHeld(): void {
+    for (const h of held) {
+      h.res.destroy();
+      h.res.socket?.destroy();
+    }
+    held.clear();
+  }
+
   function sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const t = setTimeout(() => {
@@ -551,6 +566,7 @@ export async function startSlackFake(opts: SlackFakeOptions = {}): Promise<Slack
   async function run(res: ServerResponse, call: FakeCall, webhook: boolean, work: () => Answer | Promise<Answer>): Promise<void> {
     calls.push(call);
     notify();
+    const gen = generation;
     const fault = takeFault(call.method, call.channel);
     if (fault !== undefined) {
       const a = fault.action;
@@ -587,7 +603,10 @@ export async function startSlackFake(opts: SlackFakeOptions = {}): Promise<Slack
         }
       }
     }
-    if (closing) return;
+    if (closing || gen !== generation) {
+      res.destroy();
+      return;
+    }
     const answer = await work();
     if (call.outcome === "pending") {
       if (answer.status === 429) call.outcome = "rate_limited";
@@ -1182,7 +1201,10 @@ export async function startSlackFake(opts: SlackFakeOptions = {}): Promise<Slack
       info.scopes = scopes;
     },
     reset() {
-      fake.clearFaults();
+      generation++;
+      for (const f of faults) f.removed = true;
+      faults = [];
+      dropHeld();
       calls.length = 0;
       messages.length = 0;
       files.length = 0;
@@ -1194,8 +1216,7 @@ export async function startSlackFake(opts: SlackFakeOptions = {}): Promise<Slack
       faults = [];
       for (const t of timers) clearTimeout(t);
       timers.clear();
-      for (const h of held) h.res.destroy();
-      held.clear();
+      dropHeld();
       for (const w of [...waiters]) w();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

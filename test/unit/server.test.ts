@@ -419,7 +419,8 @@ describe("bad clients", () => {
     const h = await start({}, (s) => {
       s.server.headersTimeout = 300;
       s.server.requestTimeout = 600;
-      s.server.connectionsCheckingInterval = 50;
+      // Public since Node 18.12 (ServerOptions.connectionsCheckingInterval), missing from @types/node's Server.
+      (s.server as http.Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = 50;
     });
     const answer = await raw(h.port, "POST /api/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n", true);
     expect(answer).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);

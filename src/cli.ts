@@ -168,7 +168,8 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
 /** One line (plus problems and a hint) for user errors; a stack only for bugs. */
 export function reportError(e: unknown, io: Io): number {
   if (e instanceof CommanderError) {
-    if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return ExitCode.OK;
+    // "commander.help" is also the code of the help shown for a missing command (exit code 1): not OK.
+    if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return ExitCode.OK;
     // commander has already printed its message.
     return e.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
   }

@@ -9,7 +9,8 @@ import http from "node:http";
 import net from "node:net";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { startSlackFake } from "../fakes/slack.js";
 import {
   PACKAGE_VERSION,
   REPO_ROOT,
@@ -32,6 +33,21 @@ const fixture = (name: string): Fixture =>
   JSON.parse(readFileSync(path.join(REPO_ROOT, "test", "fixtures", "alertmanager", name), "utf8")) as Fixture;
 const FIRING = fixture("firing-crashloop.json").body;
 const RESOLVED = fixture("resolved-crashloop.json").body;
+
+let variant = 0;
+/** The firing fixture as a new alert (own pod, fingerprint and start): never a repeat of an earlier one. */
+function uniqueFiring(): Fixture["body"] {
+  const n = ++variant;
+  const body = structuredClone(FIRING);
+  const alert = body.alerts[0]!;
+  (alert["labels"] as Record<string, string>)["pod"] = `api-e2e-${n}`;
+  alert["fingerprint"] = `e2e${n.toString(16).padStart(13, "0")}`;
+  alert["startsAt"] = new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString();
+  return body;
+}
+
+// Each test starts processes on a shared two-core machine: room for slow starts.
+vi.setConfig({ testTimeout: 90_000, hookTimeout: 90_000 });
 
 const tempDirs: string[] = [];
 async function cwdWith(files: Record<string, string>): Promise<string> {
@@ -60,12 +76,6 @@ afterAll(async () => {
   await stopAllChildren();
   await Promise.all(tempDirs.splice(0).map(removeTempDir));
 });
-
-/** The server still does its job: a valid webhook is accepted. */
-async function expectStillServing(l: Listener): Promise<void> {
-  const r = await postAlerts(l.url, FIRING);
-  expect(r.status, r.text).toBe(202);
-}
 
 function errorOf(r: HttpReply): string {
   const body = r.json<{ status?: string; error?: string }>();
@@ -329,7 +339,7 @@ describe("kubecano listen: every bad request gets its answer and the server keep
   const auth = { authorization: `Bearer ${TOKEN}` };
   const post = (body: unknown, headers: Record<string, string> = {}): Promise<HttpReply> => postAlerts(l.url, body, { ...auth, ...headers });
   const stillServing = async (): Promise<void> => {
-    const r = await post(FIRING);
+    const r = await post(uniqueFiring());
     expect(r.status, r.text).toBe(202);
   };
 
@@ -452,10 +462,22 @@ describe("kubecano listen: every bad request gets its answer and the server keep
   });
 
   it("the metrics count each refusal by reason", async () => {
-    const m = await request(`${l.url}/metrics`);
-    for (const reason of ["auth", "json", "schema", "encoding", "too_large", "content_type"]) {
-      expect(metricValue(m.text, "kubecano_rejected_payloads_total", { reason }), reason).toBeGreaterThan(0);
-    }
+    const REASONS = ["auth", "json", "schema", "encoding", "too_large", "content_type"] as const;
+    const counts = async (): Promise<Record<string, number>> => {
+      const text = (await request(`${l.url}/metrics`)).text;
+      return Object.fromEntries(REASONS.map((r) => [r, metricValue(text, "kubecano_rejected_payloads_total", { reason: r }) || 0]));
+    };
+    const before = await counts();
+    expect((await postAlerts(l.url, FIRING)).status).toBe(401);
+    expect((await post("{")).status).toBe(400);
+    expect((await post({ alerts: "none" })).status).toBe(400);
+    expect((await post(Buffer.from([0x7b, 0xc3, 0x28, 0x7d]))).status).toBe(400);
+    expect((await post("{}", { "content-type": "text/plain" })).status).toBe(415);
+    const big = await rawRequest(`${l.url}/api/alerts`, { headers: { ...auth, "content-type": "application/json", "content-length": "5000" }, end: false });
+    expect(big.status).toBe(413);
+    const after = await counts();
+    for (const r of REASONS) expect(after[r]! - before[r]!, r).toBe(1);
+    await stillServing();
   });
 });
 
@@ -479,48 +501,18 @@ describe("kubecano listen with basic auth", () => {
   });
 
   async function expectStillServingWith(l: Listener, headers: Record<string, string>): Promise<void> {
-    const r = await postAlerts(l.url, FIRING, headers);
+    const r = await postAlerts(l.url, uniqueFiring(), headers);
     expect(r.status, r.text).toBe(202);
   }
 });
 
 describe("kubecano listen when the delivery backlog is full", () => {
-  /** A Slack incoming webhook that holds every request until released. */
-  async function hangingWebhook(): Promise<{ url: string; received: () => number; release: () => void; close: () => Promise<void> }> {
-    const held: http.ServerResponse[] = [];
-    let count = 0;
-    let released = false;
-    const answer = (res: http.ServerResponse): void => {
-      res.writeHead(200, { "content-type": "text/plain" }).end("ok");
-    };
-    const server = http.createServer((req, res) => {
-      req.resume();
-      req.on("end", () => {
-        count++;
-        if (released) answer(res);
-        else held.push(res);
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const { port } = server.address() as net.AddressInfo;
-    return {
-      url: `http://127.0.0.1:${port}/services/T000E2E/B000E2E/e2esecret`,
-      received: () => count,
-      release: () => {
-        released = true;
-        for (const res of held.splice(0)) answer(res);
-      },
-      close: () =>
-        new Promise((resolve) => {
-          server.closeAllConnections();
-          server.close(() => resolve());
-        }),
-    };
-  }
-
   it("answers 503 with Retry-After, keeps answering, and accepts again once the backlog drains", async () => {
-    const hook = await hangingWebhook();
+    const slack = await startSlackFake();
     try {
+      // The Slack incoming webhook holds every post until released.
+      const hang = slack.hang({ method: "webhook" });
+      const webhookUrl = slack.webhookUrl();
       const cwd = await cwdWith({
         "kubecano.config.yaml": [
           "delivery:",
@@ -530,38 +522,40 @@ describe("kubecano listen when the delivery backlog is full", () => {
           "  - name: slow-slack",
           "    type: slack",
           "    params:",
-          `      webhook_url: ${hook.url}`,
+          "      webhook_url: ${SLACK_WEBHOOK_URL}",
           "      timeout: 10m",
           "",
         ].join("\n"),
       });
-      const l = await listen([], { cwd });
-      const first = await postAlerts(l.url, FIRING);
+      const l = await listen([], { cwd, env: { SLACK_WEBHOOK_URL: webhookUrl } });
+      const first = await postAlerts(l.url, uniqueFiring());
       expect(first.status, first.text).toBe(202);
-      await eventually(() => hook.received() === 1, "the webhook fake to receive the first delivery");
+      await eventually(() => hang.waiting === 1, "the Slack fake to hold the first delivery");
 
-      const full = await postAlerts(l.url, FIRING);
+      const full = await postAlerts(l.url, uniqueFiring());
       expect(full.status, full.text).toBe(503);
       expect(full.headers.get("retry-after")).toMatch(/^\d+$/);
       expect(Number(full.headers.get("retry-after"))).toBeGreaterThan(0);
       expect(errorOf(full)).toMatch(/backlog is full/);
       // Still answering: health, and 503 again rather than a hang.
       expect((await request(`${l.url}/healthz`)).status).toBe(200);
-      expect((await postAlerts(l.url, FIRING)).status).toBe(503);
+      expect((await postAlerts(l.url, uniqueFiring())).status).toBe(503);
 
-      hook.release();
+      hang.release();
       await eventually(async () => {
         const m = await request(`${l.url}/metrics`);
         return metricValue(m.text, "kubecano_deliveries_total", { destination: "slow-slack", outcome: "success" }) === 1;
       }, "the held delivery to succeed");
-      const again = await postAlerts(l.url, FIRING);
+      const again = await postAlerts(l.url, uniqueFiring());
       expect(again.status, again.text).toBe(202);
       const m = await request(`${l.url}/metrics`);
       expect(metricValue(m.text, "kubecano_rejected_payloads_total", { reason: "backlog_full" })).toBe(2);
-      expect(l.stderr()).not.toContain("e2esecret");
       expect(await l.stop("SIGTERM")).toBe(0);
+      // Both accepted Issues reached the channel, each passing the fake's limit checks.
+      expect(slack.callsTo("webhook").map((c) => c.outcome)).toEqual(["ok", "ok"]);
+      expect(l.stderr()).not.toContain(new URL(webhookUrl).pathname);
     } finally {
-      await hook.close();
+      await slack.close();
     }
   });
 });

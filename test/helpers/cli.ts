@@ -82,10 +82,15 @@ export async function tempDirWith(files: Readonly<Record<string, string>>, prefi
   return dir;
 }
 
-/** The environment children get: the parent's, minus what would change kubecano's behaviour. */
-export function cliEnv(extra: CliEnv = {}): NodeJS.ProcessEnv {
+/**
+ * The environment children get: the parent's, minus what would change
+ * kubecano's behaviour. `stateDir` becomes KUBECANO_STATE_DIR (tests run in
+ * parallel and must not share the durable queue); `extra` wins over both.
+ */
+export function cliEnv(extra: CliEnv = {}, stateDir?: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" };
-  for (const k of ["KUBECANO_CONFIG", "KUBECANO_LOG_LEVEL", "KUBECANO_LOG_FORMAT", "FORCE_COLOR", "NODE_OPTIONS"]) delete env[k];
+  for (const k of ["KUBECANO_CONFIG", "KUBECANO_LOG_LEVEL", "KUBECANO_LOG_FORMAT", "KUBECANO_STATE_DIR", "FORCE_COLOR", "NODE_OPTIONS", "XDG_STATE_HOME"]) delete env[k];
+  if (stateDir !== undefined) env["KUBECANO_STATE_DIR"] = stateDir;
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
     else env[k] = v;
@@ -93,16 +98,26 @@ export function cliEnv(extra: CliEnv = {}): NodeJS.ProcessEnv {
   return env;
 }
 
+/**
+ * Spawns node bin/kubecano. Unless the test passes its own KUBECANO_STATE_DIR
+ * (to restart on the same state), each child gets a fresh state directory,
+ * removed when it exits.
+ */
 function spawnCli(args: readonly string[], opts: Omit<RunOptions, "input" | "timeoutMs">): ChildProcess {
   assertBuilt();
+  const ownState = opts.env !== undefined && "KUBECANO_STATE_DIR" in opts.env ? undefined : mkdtempSync(path.join(os.tmpdir(), "kubecano-e2e-state-"));
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], {
     cwd: opts.cwd ?? emptyCwd(),
-    env: cliEnv(opts.env),
+    env: cliEnv(opts.env, ownState),
     stdio: ["pipe", "pipe", "pipe"],
   });
   children.add(child);
-  child.once("exit", () => children.delete(child));
-  child.once("error", () => children.delete(child));
+  const forget = (): void => {
+    children.delete(child);
+    if (ownState !== undefined) rmSync(ownState, { recursive: true, force: true, maxRetries: 3 });
+  };
+  child.once("close", forget);
+  child.once("error", forget);
   return child;
 }
 

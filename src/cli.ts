@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError, ExitCode, KubecanoError, errorMessage } from "./errors.js";
+import { parseDuration } from "./core/duration.js";
 import { VERSION } from "./version.js";
 
 /**
@@ -47,6 +48,7 @@ Examples:
   $ kubecano listen -c kubecano.config.yaml  route them to the destinations in a config file
   $ kubecano test-destination slack-main     send a test notification to one destination
   $ kubecano config validate                 check a config file before deploying it
+  $ kubecano deliveries                      what is waiting or failed in the durable queue
 
 Exit codes: 0 ok, 1 failed (a delivery, a validation), 2 bad usage, config or input, 70 internal error.
 Docs: README.md`,
@@ -57,6 +59,11 @@ Docs: README.md`,
     .description("run the webhook server: receive Alertmanager alerts and deliver them as Issues")
     .option("--host <host>", "address to listen on (default: server.host, 0.0.0.0)")
     .option("--port <port>", "port to listen on (default: server.port, 8080)", parsePort)
+    .addOption(new Option("--state-dir <dir>", "directory of the durable queue (default: stateDir, or $XDG_STATE_HOME/kubecano, ~/.local/state/kubecano)").env("KUBECANO_STATE_DIR"))
+    .option("--ephemeral", "keep the queue in memory only: nothing survives a restart")
+    .option("--shutdown-grace <duration>", "how long SIGTERM waits for deliveries, e.g. 20s (default: delivery.shutdownGrace)", parseDurationArg)
+    .option("--tls-cert <file>", "serve HTTPS with this PEM certificate (with --tls-key)")
+    .option("--tls-key <file>", "PEM private key for --tls-cert")
     .addHelpText(
       "after",
       `
@@ -71,11 +78,14 @@ Examples:
   $ kubecano listen --port 9095 --log-format json
   $ curl -H 'Content-Type: application/json' --data @alert.json http://127.0.0.1:8080/api/alerts
 
-Stops on SIGTERM or Ctrl-C: stops accepting, then finishes in-flight deliveries for up to delivery.shutdownGrace (20s).`,
+Alerts are answered 202 only once stored in the state directory; a restart (even kill -9)
+loses nothing that was acknowledged. Stops on SIGTERM or Ctrl-C: stops accepting, delivers
+for up to --shutdown-grace (20s), and keeps the rest for the next start.`,
     )
-    .action(async (opts: { host?: string; port?: number }, cmd: Command) => {
+    .action(async (opts: { host?: string; port?: number; stateDir?: string; ephemeral?: boolean; shutdownGrace?: number; tlsCert?: string; tlsKey?: string }, cmd: Command) => {
       const { listen } = await import("./commands/listen.js");
-      setExit(await listen({ ...globals(cmd), ...opts }, io));
+      const { shutdownGrace, ...rest } = opts;
+      setExit(await listen({ ...globals(cmd), ...rest, ...(shutdownGrace !== undefined ? { shutdownGraceMs: shutdownGrace } : {}) }, io));
     });
 
   program
@@ -96,6 +106,49 @@ Examples:
     .action(async (names: string[], opts: { json?: boolean }, cmd: Command) => {
       const { runTestDestination } = await import("./commands/test-destination.js");
       setExit(await runTestDestination({ ...globals(cmd), names, json: opts.json === true }, io));
+    });
+
+  const deliveries = program
+    .command("deliveries")
+    .description("list deliveries that are waiting or failed (dead letters) in the state directory")
+    .addOption(new Option("--state-dir <dir>", "state directory (default: as for listen)").env("KUBECANO_STATE_DIR"))
+    .addOption(new Option("--state <state>", "which deliveries to list").choices(["pending", "dead", "all", "done"]).default("all"))
+    .option("--limit <n>", "at most this many rows", parsePositiveInt, 200)
+    .option("--json", "print JSON")
+    .addHelpText(
+      "after",
+      `
+"all" lists pending and dead deliveries (delivered ones are kept for delivery.retention and shown with --state done).
+
+Examples:
+  $ kubecano deliveries
+  $ kubecano deliveries --state dead --json
+  $ kubecano deliveries retry 42          # by the number in the first column, or the full id
+  $ kubecano deliveries retry --all-dead
+  $ kubecano deliveries drop 42
+
+Works while listen runs: listen picks up retries and drops within a second.`,
+    )
+    .action(async (opts: { stateDir?: string; state: "pending" | "dead" | "all" | "done"; limit: number; json?: boolean }, cmd: Command) => {
+      const { deliveriesList } = await import("./commands/deliveries.js");
+      setExit(await deliveriesList({ ...globals(cmd), ...opts, json: opts.json === true }, io));
+    });
+  deliveries
+    .command("retry")
+    .description("send a dead (or waiting) delivery again now, with a fresh retry budget")
+    .argument("[id]", "delivery number or id (see `kubecano deliveries`)")
+    .option("--all-dead", "retry every dead letter")
+    .action(async (id: string | undefined, opts: { allDead?: boolean }, cmd: Command) => {
+      const { deliveriesRetry } = await import("./commands/deliveries.js");
+      setExit(await deliveriesRetry({ ...globals(cmd), ...stateDirOf(cmd), id, allDead: opts.allDead === true }, io));
+    });
+  deliveries
+    .command("drop")
+    .description("remove a waiting or dead delivery for good")
+    .argument("<id>", "delivery number or id (see `kubecano deliveries`)")
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const { deliveriesDrop } = await import("./commands/deliveries.js");
+      setExit(await deliveriesDrop({ ...globals(cmd), ...stateDirOf(cmd), id }, io));
     });
 
   const config = program
@@ -143,6 +196,24 @@ function globals(cmd: Command): GlobalOptions {
     ...(o.logFormat !== undefined ? { logFormat: o.logFormat } : {}),
     color: o.color && process.env["NO_COLOR"] === undefined,
   };
+}
+
+/** --state-dir given to `deliveries` applies to its subcommands too. */
+function stateDirOf(cmd: Command): { stateDir?: string } {
+  const v = cmd.optsWithGlobals<{ stateDir?: string }>().stateDir;
+  return v !== undefined ? { stateDir: v } : {};
+}
+
+function parsePositiveInt(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1) throw new InvalidArgumentError("expected a positive whole number");
+  return n;
+}
+
+function parseDurationArg(v: string): number {
+  const ms = parseDuration(v);
+  if (ms === undefined) throw new InvalidArgumentError('expected a duration like "500ms", "20s", "1m"');
+  return ms;
 }
 
 function parsePort(v: string): number {

@@ -9,7 +9,7 @@ import { parseWebhookBody, PayloadError } from "./sources/alertmanager/parse.js"
 
 /** What happened to one webhook request; the HTTP layer maps it to a status code. */
 export type IngestOutcome =
-  | { readonly kind: "accepted"; readonly alerts: number; readonly issues: number; readonly deliveries: number }
+  | { readonly kind: "accepted"; readonly alerts: number; readonly issues: number; readonly deliveries: number; readonly duplicates: number }
   | { readonly kind: "invalid"; readonly error: PayloadError }
   | { readonly kind: "unavailable"; readonly reason: "backlog_full" | "store_unavailable"; readonly message: string; readonly retryAfterSeconds: number };
 
@@ -53,6 +53,6 @@ export class Pipeline {
       }
       throw e;
     }
-    return { kind: "accepted", alerts: issues.length, issues: result.issues, deliveries: result.deliveries };
+    return { kind: "accepted", alerts: issues.length, issues: result.issues, deliveries: result.deliveries, duplicates: result.duplicates };
   }
 }

@@ -1,9 +1,12 @@
+import { readFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import type { GlobalOptions, Io } from "../cli.js";
+import { resolveStateDir } from "../config/state-dir.js";
 import { DeliveryEngine } from "../delivery/engine.js";
-import { MemoryDeliveryStore } from "../delivery/memory-store.js";
+import { SqliteDeliveryStore, StateDirInUseError } from "../delivery/sqlite-store.js";
+import { StoreUnavailableError } from "../delivery/store.js";
 import { closeDestinations, createDestinations } from "../destinations/index.js";
-import { ExitCode, OperationError } from "../errors.js";
+import { ExitCode, InputError, OperationError } from "../errors.js";
 import { Metrics } from "../observability/metrics.js";
 import { Pipeline } from "../pipeline.js";
 import { createServer } from "../server/http.js";
@@ -13,6 +16,12 @@ import { commandContext, describeConfigSource } from "./common.js";
 export interface ListenOptions extends GlobalOptions {
   readonly host?: string;
   readonly port?: number;
+  readonly stateDir?: string;
+  /** Keep the queue in memory only: nothing survives a restart. */
+  readonly ephemeral?: boolean;
+  readonly shutdownGraceMs?: number;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
   /** Resolves when the server should stop; default: SIGTERM or SIGINT. Tests pass their own. */
   readonly until?: Promise<unknown>;
   /** Called once listening, with the bound address (tests use port 0). */
@@ -20,72 +29,143 @@ export interface ListenOptions extends GlobalOptions {
 }
 
 /**
- * `kubecano listen`: webhook server + delivery engine until a signal.
+ * `kubecano listen`: webhook server + durable delivery until a signal.
  * Shutdown order: stop being ready, stop accepting, finish requests, drain
- * deliveries for the grace period, close destinations.
+ * deliveries for the grace period, leave the rest in the store, close.
  */
 export async function listen(opts: ListenOptions, io: Io): Promise<number> {
   const { loaded, log } = await commandContext(opts, io);
+  const base = loaded.config;
+  const tlsFiles = opts.tlsCert !== undefined || opts.tlsKey !== undefined ? { certFile: opts.tlsCert, keyFile: opts.tlsKey } : base.server.tls;
   const config = {
-    ...loaded.config,
+    ...base,
     server: {
-      ...loaded.config.server,
+      ...base.server,
       ...(opts.host !== undefined ? { host: opts.host } : {}),
       ...(opts.port !== undefined ? { port: opts.port } : {}),
     },
+    delivery: { ...base.delivery, ...(opts.shutdownGraceMs !== undefined ? { shutdownGrace: opts.shutdownGraceMs } : {}) },
   };
+  const tls = tlsFiles !== undefined ? await readTls(tlsFiles.certFile, tlsFiles.keyFile) : undefined;
+
+  const stateDir = opts.ephemeral === true ? ":memory:" : resolveStateDir(opts.stateDir, base.stateDir, io.env);
+  let store: SqliteDeliveryStore;
+  try {
+    store = SqliteDeliveryStore.open({
+      stateDir,
+      maxBacklog: config.delivery.maxBacklog,
+      dedupWindowMs: config.delivery.dedupWindow,
+      retentionMs: config.delivery.retention,
+      synchronous: config.delivery.durability,
+      log,
+    });
+  } catch (e) {
+    if (e instanceof StateDirInUseError) throw new OperationError(e.message, "stop the other kubecano, or give this one its own --state-dir");
+    if (e instanceof StoreUnavailableError) throw new OperationError(e.message, "check the directory's permissions and free space, or use --state-dir DIR (or --ephemeral to keep the queue in memory)");
+    throw e;
+  }
+  const recovered = store.depth();
+
   const metrics = new Metrics();
-  const destinations = await createDestinations(config.destinations, { log, stdout: io.stdout, stderr: io.stderr });
-  const store = new MemoryDeliveryStore({ maxBacklog: config.delivery.maxBacklog });
+  const destinations = await createDestinations(config.destinations, { log, stdout: io.stdout, stderr: io.stderr, state: store });
   const engine = new DeliveryEngine({ store, destinations, config: config.delivery, log, metrics });
   const pipeline = new Pipeline({ config, engine, log, metrics });
-  const server = createServer({
-    config: config.server,
-    log,
-    metrics,
-    version: VERSION,
-    ingestAlertmanager: (body) => pipeline.ingestAlertmanager(body),
-  });
+  let server: ReturnType<typeof createServer>;
+  try {
+    server = createServer({
+      config: config.server,
+      log,
+      metrics,
+      version: VERSION,
+      tls,
+      ingestAlertmanager: (body) => pipeline.ingestAlertmanager(body),
+      readiness: () => {
+        const why = store.unavailableReason();
+        return { store: why === undefined ? { ok: true } : { ok: false, detail: why } };
+      },
+    });
+  } catch (e) {
+    await closeDestinations(destinations);
+    store.close();
+    throw listenError(e, config.server.host, config.server.port);
+  }
 
   let addr: AddressInfo;
   try {
     addr = await server.listen();
   } catch (e) {
     await closeDestinations(destinations);
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "EADDRINUSE") throw new OperationError(`cannot listen on ${config.server.host}:${config.server.port}: the port is in use`, "stop the other process or choose another port with --port");
-    if (code === "EACCES") throw new OperationError(`cannot listen on ${config.server.host}:${config.server.port}: permission denied`, "ports below 1024 need privileges: use --port 8080");
-    if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") throw new OperationError(`cannot listen on ${config.server.host}: no such local address`, "use --host 0.0.0.0 or 127.0.0.1");
-    throw e;
+    store.close();
+    throw listenError(e, config.server.host, config.server.port);
   }
   engine.start();
+  const scheme = tls !== undefined ? "https" : "http";
   const shown = addr.address === "0.0.0.0" || addr.address === "::" ? "127.0.0.1" : addr.address.includes(":") ? `[${addr.address}]` : addr.address;
   log.info(
-    { version: VERSION, address: `${addr.address}:${addr.port}`, config: describeConfigSource(loaded), destinations: destinations.map((d) => `${d.name} (${d.type})`).join(", ") },
-    `kubecano ${VERSION} listening: point Alertmanager at http://${shown}:${addr.port}/api/alerts`,
+    {
+      version: VERSION,
+      address: `${addr.address}:${addr.port}`,
+      config: describeConfigSource(loaded),
+      stateDir: stateDir === ":memory:" ? "(memory: --ephemeral)" : stateDir,
+      destinations: destinations.map((d) => `${d.name} (${d.type})`).join(", "),
+      ...(recovered > 0 ? { recoveredDeliveries: recovered } : {}),
+    },
+    `kubecano ${VERSION} listening: point Alertmanager at ${scheme}://${shown}:${addr.port}/api/alerts`,
   );
+  if (recovered > 0) log.info({ pending: recovered }, `resuming ${recovered} deliveries left from the previous run`);
   opts.onListening?.(addr);
 
   const signal = await (opts.until ?? waitForSignal());
   log.info({ signal: typeof signal === "string" ? signal : undefined }, "shutting down: no longer accepting webhooks, draining deliveries");
   server.markNotReady();
   await server.close(5_000);
-  const forced = new Promise<void>((resolve) => {
-    const again = (): void => resolve();
-    process.once("SIGINT", again);
-    process.once("SIGTERM", again);
+  // A second signal skips the rest of the grace period.
+  let onSecond: (() => void) | undefined;
+  const second = new Promise<void>((resolve) => {
+    onSecond = resolve;
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
   });
-  const drained = await Promise.race([engine.drain(config.delivery.shutdownGrace), forced.then(() => {
-    engine.stop();
-    return { left: engine.backlog() };
-  })]);
+  const drained = await Promise.race([
+    engine.drain(config.delivery.shutdownGrace),
+    second.then(async () => {
+      engine.stop();
+      await engine.drain(0);
+      return { left: engine.backlog() };
+    }),
+  ]);
+  process.off("SIGINT", onSecond!);
+  process.off("SIGTERM", onSecond!);
   if (drained.left > 0) {
-    log.warn({ left: drained.left }, `stopped with ${drained.left} deliveries not sent: the in-memory queue does not keep them`);
+    if (stateDir === ":memory:") log.warn({ left: drained.left }, `stopped with ${drained.left} deliveries not sent; --ephemeral does not keep them`);
+    else log.info({ left: drained.left, stateDir }, `stopped with ${drained.left} deliveries pending; they are kept in the state directory and sent on the next start`);
   } else {
     log.info("all deliveries finished");
   }
   await closeDestinations(destinations);
+  store.close();
   return ExitCode.OK;
+}
+
+async function readTls(certFile: string | undefined, keyFile: string | undefined): Promise<{ cert: Buffer; key: Buffer }> {
+  if (certFile === undefined || keyFile === undefined) throw new InputError("TLS needs both a certificate and a key", "pass --tls-cert FILE and --tls-key FILE (or server.tls.certFile and keyFile)");
+  const read = async (file: string, what: string): Promise<Buffer> => {
+    try {
+      return await readFile(file);
+    } catch (e) {
+      throw new InputError(`cannot read the TLS ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+  };
+  return { cert: await read(certFile, "certificate"), key: await read(keyFile, "key") };
+}
+
+function listenError(e: unknown, host: string, port: number): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === "EADDRINUSE") return new OperationError(`cannot listen on ${host}:${port}: the port is in use`, "stop the other process or choose another port with --port");
+  if (code === "EACCES") return new OperationError(`cannot listen on ${host}:${port}: permission denied`, "ports below 1024 need privileges: use --port 8080");
+  if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") return new OperationError(`cannot listen on ${host}: no such local address`, "use --host 0.0.0.0 or 127.0.0.1");
+  if (code === "ERR_SSL_NO_START_LINE" || /PEM|certificate|key/i.test(String((e as Error).message))) return new InputError(`cannot serve TLS: ${(e as Error).message}`, "check that --tls-cert and --tls-key are PEM files that belong together");
+  return e;
 }
 
 function waitForSignal(): Promise<NodeJS.Signals> {

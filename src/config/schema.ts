@@ -39,6 +39,11 @@ export const serverSchema = z.strictObject({
   host: z.string().min(1).default("0.0.0.0"),
   port: z.number().int().min(0).max(65535).default(8080),
   maxBodyBytes: z.number().int().min(1024).max(512 * 1024 * 1024).default(10 * 1024 * 1024),
+  maxConnections: z.number().int().min(1).max(65_536).default(1024).meta({ description: "Concurrent connections; more are refused." }),
+  tls: z
+    .strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) })
+    .optional()
+    .meta({ description: "Serve HTTPS with this PEM certificate and key (--tls-cert, --tls-key)." }),
   auth: authSchema.optional().meta({ description: "Require bearer or basic auth on /api/*; health and metrics stay open." }),
 });
 
@@ -53,13 +58,17 @@ export const deliverySchema = z.strictObject({
       maxAge: duration.default(86_400_000).meta({ description: "Give up on a delivery this long after it was accepted." }),
     })
     .prefault({}),
-  shutdownGrace: duration.default(20_000).meta({ description: "How long SIGTERM waits for in-flight deliveries." }),
+  shutdownGrace: duration.default(20_000).meta({ description: "How long SIGTERM waits for in-flight deliveries (--shutdown-grace)." }),
+  dedupWindow: duration.default(3_600_000).meta({ description: "A repeat of the same (fingerprint, status, startsAt) within this window is counted, not delivered again. 0 turns it off." }),
+  retention: duration.default(86_400_000).meta({ description: "How long delivered Issues stay in the state directory (for the feed and `kubecano deliveries`)." }),
+  durability: z.enum(["normal", "full"]).default("normal").meta({ description: "normal: survives a crash of kubecano; full: also a power loss of the node (fsync per webhook, slower)." }),
 });
 
 export const configSchema = z
   .strictObject({
     $schema: z.string().optional(),
     clusterName: z.string().min(1).max(128).default("default").meta({ description: "Shown on every Issue." }),
+    stateDir: z.string().min(1).optional().meta({ description: "Where the durable queue lives (--state-dir, KUBECANO_STATE_DIR; default $XDG_STATE_HOME/kubecano or ~/.local/state/kubecano)." }),
     server: serverSchema.prefault({}),
     delivery: deliverySchema.prefault({}),
     severityMap: z

@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { Issue } from "../core/issue.js";
 import type { DeliveryConfig } from "../config/schema.js";
-import { DeliveryError, type Destination } from "../destinations/types.js";
+import { DeliveryError, type Destination, type SendResult } from "../destinations/types.js";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -70,8 +70,11 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
   submit(issues: readonly Issue[]): AcceptResult {
     const items = issues.map((issue) => ({ issue, destinations: this.route(issue).filter((n) => this.workers.has(n)) }));
     const result = this.opts.store.accept(items);
-    for (const issue of issues) this.opts.metrics?.issuesCreated.inc({ source: issue.source, severity: issue.severity });
-    this.emit("accepted", issues);
+    const dup = new Set(result.duplicateIds);
+    const accepted = dup.size === 0 ? issues : issues.filter((i) => !dup.has(i.id));
+    for (const issue of accepted) this.opts.metrics?.issuesCreated.inc({ source: issue.source, severity: issue.severity });
+    if (dup.size > 0) this.opts.metrics?.duplicates.inc(dup.size);
+    if (accepted.length > 0) this.emit("accepted", accepted);
     for (const w of this.workers.values()) w.pump();
     this.updateDepth();
     return result;
@@ -183,7 +186,7 @@ class Worker {
     const { store, config, now } = this.engine.internals;
     const t = now();
     while (this.inflight.size < config.concurrency) {
-      const claimed = store.take(this.name, t);
+      const claimed = store.take(this.name, t, { recordAttempt: this.destination.findExisting !== undefined });
       if (claimed === undefined) break;
       const p: Promise<void> = this.attempt(claimed).finally(() => {
         this.inflight.delete(p);
@@ -226,7 +229,12 @@ class Worker {
     const started = performance.now();
     const dlog = log.child({ destination: this.name, issue: issue.id, fingerprint: issue.fingerprint, attempt });
     try {
-      const result = await raceAbort(this.destination.send(issue, { signal, attempt, log: dlog }), signal);
+      let result: SendResult | undefined;
+      if (delivery.inDoubtSince !== undefined && this.destination.findExisting !== undefined) {
+        result = await raceAbort(this.destination.findExisting(issue, { since: delivery.inDoubtSince, signal, log: dlog }), signal);
+        if (result !== undefined) dlog.info({ remoteId: result.remoteId }, `an attempt interrupted by a restart had already reached ${this.name}: not sending it again`);
+      }
+      result ??= await raceAbort(this.destination.send(issue, { signal, attempt, log: dlog }), signal);
       store.complete(delivery, result.remoteId);
       metrics?.deliveries.inc({ destination: this.name, outcome: "success" });
       metrics?.deliveryLatency.observe({ destination: this.name }, Math.max(0, now() - delivery.createdAt) / 1000);
@@ -235,7 +243,7 @@ class Worker {
     } catch (e) {
       if (shutdownSignal.aborted) {
         // Not the destination's fault: keep the delivery for the next start, attempt not counted.
-        safely(log, () => store.retry({ ...delivery, attempts: delivery.attempts - 1 }, now(), "interrupted by shutdown"));
+        safely(log, () => store.release(delivery));
         return;
       }
       const err = toDeliveryError(e, timedOut(), config.attemptTimeout);

@@ -1,43 +1,25 @@
 import type { Issue } from "../core/issue.js";
-import { MinHeap } from "./heap.js";
+import { Schedule } from "./schedule.js";
 import {
   BacklogFullError,
+  dedupKey,
   type AcceptItem,
   type AcceptResult,
   type ClaimedDelivery,
   type Delivery,
+  type DeliveryInfo,
   type DeliveryStore,
+  type IssueRecord,
 } from "./store.js";
 
-type MutableDelivery = { -readonly [K in keyof Delivery]: Delivery[K] };
-
-/** Per destination: FIFO per fingerprint, and a heap of the heads that can be taken. */
-class DestinationQueue {
-  readonly heads = new MinHeap<MutableDelivery>((a, b) => a.nextAttemptAt < b.nextAttemptAt || (a.nextAttemptAt === b.nextAttemptAt && a.seq < b.seq));
-  readonly byFingerprint = new Map<string, MutableDelivery[]>();
-  count = 0;
-
-  add(d: MutableDelivery): void {
-    const list = this.byFingerprint.get(d.fingerprint);
-    if (list === undefined) {
-      this.byFingerprint.set(d.fingerprint, [d]);
-      this.heads.push(d);
-    } else {
-      list.push(d);
-    }
-    this.count++;
-  }
-
-  /** Removes the finished head of its fingerprint and exposes the next one. */
-  finish(d: Delivery): void {
-    const list = this.byFingerprint.get(d.fingerprint);
-    if (list === undefined || list[0]?.id !== d.id) return;
-    list.shift();
-    this.count--;
-    const next = list[0];
-    if (next === undefined) this.byFingerprint.delete(d.fingerprint);
-    else this.heads.push(next);
-  }
+export interface MemoryStoreOptions {
+  readonly maxBacklog: number;
+  /** Duplicates of (fingerprint, status, startsAt) within this window are not delivered again. 0 = off. */
+  readonly dedupWindowMs?: number;
+  /** Issues kept for the recent feed (newest). */
+  readonly recentLimit?: number;
+  readonly now?: () => number;
+  readonly maxDeadLetters?: number;
 }
 
 export interface DeadLetter {
@@ -46,34 +28,61 @@ export interface DeadLetter {
   readonly at: number;
 }
 
+interface IssueEntry {
+  readonly issue: Issue;
+  open: number;
+  readonly deliveries: Map<string, DeliveryInfo>;
+}
+
 /**
- * The in-memory DeliveryStore: for tests, `--ephemeral` runs and the
- * foundation. Everything is lost when the process exits; the durable store
- * keeps the same contract on disk.
+ * The in-memory DeliveryStore: for tests and the foundation's runs. Holds the
+ * same contract as the durable store, but everything is gone when the
+ * process exits.
  */
 export class MemoryDeliveryStore implements DeliveryStore {
-  private readonly queues = new Map<string, DestinationQueue>();
-  private readonly issues = new Map<string, { issue: Issue; open: number }>();
+  private readonly schedule = new Schedule();
+  private readonly issues = new Map<string, IssueEntry>();
+  /** Insertion-ordered: oldest first. */
+  private readonly feed = new Map<string, IssueEntry>();
+  private readonly seen = new Map<string, number>();
+  private readonly state = new Map<string, string>();
   private readonly deadLetters: DeadLetter[] = [];
   private seq = 0;
-  private total = 0;
 
-  constructor(
-    private readonly opts: { maxBacklog: number; now?: () => number; maxDeadLetters?: number } = { maxBacklog: 10_000 },
-  ) {}
+  constructor(private readonly opts: MemoryStoreOptions = { maxBacklog: 10_000 }) {}
+
+  private now(): number {
+    return this.opts.now?.() ?? Date.now();
+  }
 
   accept(items: readonly AcceptItem[]): AcceptResult {
     // The bound is checked before accepting, so one large request may
     // overshoot it: a group bigger than the whole backlog still gets in once
     // the backlog has drained, instead of being refused forever.
-    if (this.total >= this.opts.maxBacklog) throw new BacklogFullError(this.total, this.opts.maxBacklog);
-    const now = this.opts.now?.() ?? Date.now();
+    if (this.schedule.size >= this.opts.maxBacklog) throw new BacklogFullError(this.schedule.size, this.opts.maxBacklog);
+    const now = this.now();
+    const window = this.opts.dedupWindowMs ?? 0;
     let deliveries = 0;
+    const duplicateIds: string[] = [];
+    let issues = 0;
     for (const { issue, destinations } of items) {
+      if (window > 0) {
+        const key = dedupKey(issue);
+        const first = this.seen.get(key);
+        if (first !== undefined && now - first < window) {
+          duplicateIds.push(issue.id);
+          continue;
+        }
+        this.seen.delete(key);
+        this.seen.set(key, now);
+      }
+      issues++;
+      const entry: IssueEntry = { issue, open: destinations.length, deliveries: new Map() };
+      this.addToFeed(entry);
       if (destinations.length === 0) continue;
-      this.issues.set(issue.id, { issue, open: destinations.length });
+      this.issues.set(issue.id, entry);
       for (const destination of destinations) {
-        const d: MutableDelivery = {
+        const d: Delivery = {
           id: `${issue.id}/${destination}`,
           issueId: issue.id,
           destination,
@@ -83,52 +92,73 @@ export class MemoryDeliveryStore implements DeliveryStore {
           attempts: 0,
           nextAttemptAt: now,
         };
-        this.queue(destination).add(d);
+        this.schedule.add(d);
+        entry.deliveries.set(d.id, info(d, "pending", issue));
         deliveries++;
       }
     }
-    this.total += deliveries;
-    return { issues: items.length, deliveries };
+    this.pruneSeen(now, window);
+    return { issues, deliveries, duplicates: duplicateIds.length, duplicateIds };
   }
 
   take(destination: string, now: number): ClaimedDelivery | undefined {
-    const q = this.queues.get(destination);
-    const head = q?.heads.peek();
-    if (q === undefined || head === undefined || head.nextAttemptAt > now) return undefined;
-    q.heads.pop();
-    const entry = this.issues.get(head.issueId);
-    if (entry === undefined) throw new Error(`delivery ${head.id} has no issue`);
-    return { delivery: { ...head }, issue: entry.issue };
+    const d = this.schedule.take(destination, now);
+    if (d === undefined) return undefined;
+    const entry = this.issues.get(d.issueId);
+    if (entry === undefined) throw new Error(`delivery ${d.id} has no issue`);
+    return { delivery: d, issue: entry.issue };
   }
 
   nextDueAt(destination: string): number | undefined {
-    return this.queues.get(destination)?.heads.peek()?.nextAttemptAt;
+    return this.schedule.nextDueAt(destination);
   }
 
-  complete(delivery: Delivery): void {
-    this.finish(delivery);
+  complete(delivery: Delivery, remoteId?: string): void {
+    this.finish(delivery, "done", { remoteId });
   }
 
   retry(delivery: Delivery, nextAttemptAt: number, error: string): void {
-    const q = this.queues.get(delivery.destination);
-    const head = q?.byFingerprint.get(delivery.fingerprint)?.[0];
-    if (q === undefined || head === undefined || head.id !== delivery.id) return;
-    head.attempts = delivery.attempts + 1;
-    head.nextAttemptAt = nextAttemptAt;
-    head.lastError = error;
-    q.heads.push(head);
+    if (!this.schedule.has(delivery.id)) return;
+    const attempts = delivery.attempts + 1;
+    this.schedule.reschedule(delivery.id, { attempts, nextAttemptAt, lastError: error, inDoubtSince: undefined });
+    const entry = this.issues.get(delivery.issueId);
+    const prev = entry?.deliveries.get(delivery.id);
+    if (entry !== undefined && prev !== undefined) entry.deliveries.set(delivery.id, { ...prev, attempts, nextAttemptAt, lastError: error });
   }
 
   kill(delivery: Delivery, error: string): void {
-    this.deadLetters.push({ delivery: { ...delivery, lastError: error }, error, at: this.opts.now?.() ?? Date.now() });
+    this.deadLetters.push({ delivery: { ...delivery, lastError: error }, error, at: this.now() });
     const max = this.opts.maxDeadLetters ?? 1000;
     if (this.deadLetters.length > max) this.deadLetters.splice(0, this.deadLetters.length - max);
-    this.finish(delivery);
+    this.finish(delivery, "dead", { lastError: error });
+  }
+
+  release(delivery: Delivery): void {
+    this.schedule.reschedule(delivery.id, {});
   }
 
   depth(destination?: string): number {
-    if (destination === undefined) return this.total;
-    return this.queues.get(destination)?.count ?? 0;
+    return this.schedule.depth(destination);
+  }
+
+  recent(limit: number): IssueRecord[] {
+    const out: IssueRecord[] = [];
+    const entries = [...this.feed.values()];
+    for (let i = entries.length - 1; i >= 0 && out.length < limit; i--) {
+      const e = entries[i]!;
+      out.push({ issue: e.issue, deliveries: [...e.deliveries.values()] });
+    }
+    return out;
+  }
+
+  getState(namespace: string, key: string): string | undefined {
+    return this.state.get(`${namespace}\u0000${key}`);
+  }
+
+  setState(namespace: string, key: string, value: string | undefined): void {
+    const k = `${namespace}\u0000${key}`;
+    if (value === undefined) this.state.delete(k);
+    else this.state.set(k, value);
   }
 
   dead(): readonly DeadLetter[] {
@@ -136,28 +166,58 @@ export class MemoryDeliveryStore implements DeliveryStore {
   }
 
   close(): void {
-    this.queues.clear();
+    this.schedule.clear();
     this.issues.clear();
-    this.total = 0;
   }
 
-  private queue(destination: string): DestinationQueue {
-    let q = this.queues.get(destination);
-    if (q === undefined) {
-      q = new DestinationQueue();
-      this.queues.set(destination, q);
-    }
-    return q;
-  }
-
-  private finish(delivery: Delivery): void {
-    const q = this.queues.get(delivery.destination);
-    if (q === undefined) return;
-    const before = q.count;
-    q.finish(delivery);
-    if (q.count === before) return;
-    this.total--;
+  private finish(delivery: Delivery, state: "done" | "dead", extra: { remoteId?: string | undefined; lastError?: string | undefined }): void {
+    if (this.schedule.remove(delivery.id) === undefined) return;
     const entry = this.issues.get(delivery.issueId);
-    if (entry !== undefined && --entry.open === 0) this.issues.delete(delivery.issueId);
+    if (entry === undefined) return;
+    const prev = entry.deliveries.get(delivery.id);
+    if (prev !== undefined) {
+      entry.deliveries.set(delivery.id, {
+        ...prev,
+        state,
+        attempts: state === "done" ? delivery.attempts : delivery.attempts + 1,
+        nextAttemptAt: undefined,
+        finishedAt: this.now(),
+        ...(extra.remoteId !== undefined ? { remoteId: extra.remoteId } : {}),
+        ...(extra.lastError !== undefined ? { lastError: extra.lastError } : {}),
+      });
+    }
+    if (--entry.open === 0) this.issues.delete(delivery.issueId);
   }
+
+  private addToFeed(entry: IssueEntry): void {
+    this.feed.set(entry.issue.id, entry);
+    const limit = this.opts.recentLimit ?? 1000;
+    while (this.feed.size > limit) {
+      const oldest = this.feed.keys().next().value as string;
+      this.feed.delete(oldest);
+    }
+  }
+
+  /** The map is insertion-ordered by first sight, so expired keys are at the front. */
+  private pruneSeen(now: number, window: number): void {
+    for (const [key, at] of this.seen) {
+      if (now - at < window) break;
+      this.seen.delete(key);
+    }
+  }
+}
+
+function info(d: Delivery, state: "pending" | "done" | "dead", issue: Issue): DeliveryInfo {
+  return {
+    id: d.id,
+    seq: d.seq,
+    issueId: d.issueId,
+    destination: d.destination,
+    state,
+    attempts: d.attempts,
+    createdAt: d.createdAt,
+    nextAttemptAt: d.nextAttemptAt,
+    title: issue.title,
+    fingerprint: d.fingerprint,
+  };
 }

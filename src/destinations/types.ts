@@ -10,6 +10,14 @@ export interface Destination {
   readonly name: string;
   readonly type: string;
   send(issue: Issue, ctx: SendContext): Promise<SendResult>;
+  /**
+   * For a delivery whose earlier attempt may have reached the destination
+   * (the process died between sending and recording it): look for what that
+   * attempt created, so it is not sent twice. Resolves undefined when nothing
+   * is found. Destinations that cannot look leave this out; the engine then
+   * sends again (at-least-once).
+   */
+  findExisting?(issue: Issue, ctx: FindContext): Promise<SendResult | undefined>;
   /** Releases sockets and timers. Called once at shutdown. */
   close?(): Promise<void>;
 }
@@ -19,6 +27,13 @@ export interface SendContext {
   readonly signal: AbortSignal;
   /** 1 for the first attempt. */
   readonly attempt: number;
+  readonly log: Logger;
+}
+
+export interface FindContext {
+  /** When the in-doubt attempt started (epoch ms): nothing older needs looking at. */
+  readonly since: number;
+  readonly signal: AbortSignal;
   readonly log: Logger;
 }
 
@@ -55,8 +70,16 @@ export class DeliveryError extends Error {
   }
 }
 
+/** Small durable state a destination keeps between runs (thread maps, resolved ids). */
+export interface DestinationState {
+  getState(namespace: string, key: string): string | undefined;
+  setState(namespace: string, key: string, value: string | undefined): void;
+}
+
 export interface DestinationDeps {
   readonly log: Logger;
+  /** The delivery store's key/value state; absent in one-shot commands. */
+  readonly state?: DestinationState | undefined;
   /** Where terminal destinations write; stdout unless a test says otherwise. */
   readonly stdout?: NodeJS.WritableStream;
   readonly stderr?: NodeJS.WritableStream;

@@ -15,6 +15,7 @@ export class Metrics {
   readonly queueDepth: Gauge<"destination">;
   readonly httpRequests: Counter<"route" | "code">;
   readonly rejectedPayloads: Counter<"reason">;
+  readonly duplicates: Counter;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -47,6 +48,11 @@ export class Metrics {
       name: "kubecano_rejected_payloads_total",
       help: "Webhook requests refused, by reason (auth, encoding, json, schema, too_large, content_type, backlog_full).",
       labelNames: ["reason"],
+      registers,
+    });
+    this.duplicates = new Counter({
+      name: "kubecano_duplicate_issues_total",
+      help: "Issues accepted but not delivered again: same fingerprint, status and start within the dedup window (Alertmanager HA replicas, retries).",
       registers,
     });
   }

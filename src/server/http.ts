@@ -1,4 +1,5 @@
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { ServerConfig } from "../config/schema.js";
 import { errorMessage } from "../errors.js";
@@ -20,6 +21,8 @@ export interface ServerDeps {
   readonly version: string;
   /** Handles a complete, size-checked Alertmanager webhook body. */
   readonly ingestAlertmanager: (body: Buffer) => IngestOutcome;
+  /** PEM certificate and key: serve HTTPS instead of HTTP. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer } | undefined;
   /** Readiness checks beyond "listening and not shutting down". */
   readonly readiness?: () => Record<string, ReadyCheck>;
 }
@@ -56,23 +59,22 @@ export function createServer(deps: ServerDeps): KubecanoServer {
   const logOnce = new LogOnce(Date.now, 60_000);
   let ready = true;
 
-  const server = http.createServer(
-    {
-      // Slow clients (slowloris) cannot hold a connection forever.
-      headersTimeout: 10_000,
-      requestTimeout: 60_000,
-      keepAliveTimeout: 5_000,
-      maxHeaderSize: 16 * 1024,
-    },
-    (req, res) => {
-      handle(req, res).catch((e: unknown) => {
-        log.error({ err: e }, `internal error handling ${req.method ?? "?"} ${pathOf(req)}: ${errorMessage(e)}`);
-        if (!res.headersSent) send(res, "unknown", 500, { status: "error", error: "internal error; the request can be retried" });
-        else res.destroy();
-      });
-    },
-  );
-  server.maxConnections = 2048;
+  const options: http.ServerOptions = {
+    // Slow clients (slowloris) cannot hold a connection forever.
+    headersTimeout: 10_000,
+    requestTimeout: 60_000,
+    keepAliveTimeout: 5_000,
+    maxHeaderSize: 16 * 1024,
+  };
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    handle(req, res).catch((e: unknown) => {
+      log.error({ err: e }, `internal error handling ${req.method ?? "?"} ${pathOf(req)}: ${errorMessage(e)}`);
+      if (!res.headersSent) send(res, "unknown", 500, { status: "error", error: "internal error; the request can be retried" });
+      else res.destroy();
+    });
+  };
+  const server: http.Server = deps.tls !== undefined ? https.createServer({ ...options, cert: deps.tls.cert, key: deps.tls.key }, onRequest) : http.createServer(options, onRequest);
+  server.maxConnections = config.maxConnections;
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
     const code = err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "ERR_HTTP_HEADERS_TIMEOUT" ? 408 : err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
     metrics.httpRequests.inc({ route: "unknown", code: String(code) });
@@ -148,7 +150,7 @@ export function createServer(deps: ServerDeps): KubecanoServer {
     const outcome = deps.ingestAlertmanager(body);
     switch (outcome.kind) {
       case "accepted":
-        return send(res, "alerts", 202, { status: "accepted", alerts: outcome.alerts, issues: outcome.issues, deliveries: outcome.deliveries });
+        return send(res, "alerts", 202, { status: "accepted", alerts: outcome.alerts, issues: outcome.issues, deliveries: outcome.deliveries, duplicates: outcome.duplicates });
       case "invalid":
         metrics.rejectedPayloads.inc({ reason: outcome.error.kind });
         reject(req, outcome.error.kind, 400, outcome.error.message);

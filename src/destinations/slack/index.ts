@@ -2,10 +2,10 @@ import { ErrorCode, LogLevel, WebClient, type Logger as SlackLogger } from "@sla
 import type { Issue } from "../../core/issue.js";
 import type { Logger } from "../../observability/logger.js";
 import { postJson, safeTarget, statusError } from "../http.js";
-import { DeliveryError, type Destination, type DestinationDeps, type SendContext, type SendResult } from "../types.js";
+import { DeliveryError, type Destination, type DestinationDeps, type FindContext, type SendContext, type SendResult } from "../types.js";
 import { platformError, WEBHOOK_ERRORS } from "./errors.js";
 import type { SlackParams } from "./params.js";
-import { renderSlack } from "./render.js";
+import { METADATA_EVENT_TYPE, renderSlack } from "./render.js";
 
 /**
  * Slack destination. Bot mode posts with chat.postMessage through
@@ -27,9 +27,39 @@ function botDestination(name: string, params: SlackParams, deps: DestinationDeps
     logLevel: LogLevel.ERROR,
   });
   const channel = params.channel!;
+  const stateNs = `slack:${name}`;
+  /** The channel's ID: conversations.* methods need it, and people configure names. */
+  const channelId = async (): Promise<string | undefined> => {
+    if (/^[CGD][A-Z0-9]{6,}$/.test(channel)) return channel;
+    return deps.state?.getState(stateNs, `channel-id:${channel}`);
+  };
   return {
     name,
     type: "slack",
+    async findExisting(issue: Issue, ctx: FindContext): Promise<SendResult | undefined> {
+      const id = await channelId();
+      if (id === undefined) return undefined;
+      // Bounded: only messages since the interrupted attempt (with a minute of clock slack), at most 5 pages.
+      let cursor: string | undefined;
+      for (let page = 0; page < 5; page++) {
+        let res;
+        try {
+          res = await client.conversations.history({ channel: id, oldest: ((ctx.since - 60_000) / 1000).toFixed(6), include_all_metadata: true, limit: 200, ...(cursor !== undefined ? { cursor } : {}) });
+        } catch (e) {
+          ctx.log.warn({ code: slackClientError(e, "conversations.history", params.timeout).code }, "cannot check Slack for a message sent before a restart; sending it again (it may appear twice)");
+          return undefined;
+        }
+        for (const m of res.messages ?? []) {
+          const meta = (m as { metadata?: { event_type?: string; event_payload?: Record<string, unknown> } }).metadata;
+          if (meta?.event_type === METADATA_EVENT_TYPE && meta.event_payload?.["issue_id"] === issue.id && typeof m.ts === "string") {
+            return { remoteId: `${id}/${m.ts}`, detail: `found in ${id} (ts ${m.ts})` };
+          }
+        }
+        cursor = res.response_metadata?.next_cursor;
+        if (cursor === undefined || cursor === "" || res.has_more !== true) break;
+      }
+      return undefined;
+    },
     async send(issue: Issue, _ctx: SendContext): Promise<SendResult> {
       const msg = renderSlack(issue, { metadata: true });
       try {
@@ -46,6 +76,7 @@ function botDestination(name: string, params: SlackParams, deps: DestinationDeps
         } as Parameters<WebClient["chat"]["postMessage"]>[0]);
         const ts = typeof res.ts === "string" ? res.ts : undefined;
         const ch = typeof res.channel === "string" ? res.channel : channel;
+        if (ch !== channel && deps.state?.getState(stateNs, `channel-id:${channel}`) !== ch) deps.state?.setState(stateNs, `channel-id:${channel}`, ch);
         return { ...(ts !== undefined ? { remoteId: `${ch}/${ts}` } : {}), detail: `posted to ${ch}${ts !== undefined ? ` (ts ${ts})` : ""}` };
       } catch (e) {
         throw slackClientError(e, "chat.postMessage", params.timeout);

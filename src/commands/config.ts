@@ -39,17 +39,13 @@ export async function configSchemaCommand(io: Io): Promise<number> {
 }
 
 /** Durations are held in ms; print them the way they are written ("30s"). */
-function humanDurations<T>(config: T): T {
-  const d = (config as { delivery?: Record<string, unknown> }).delivery;
-  if (d === undefined) return config;
-  const retry = d["retry"] as Record<string, number>;
-  return {
-    ...config,
-    delivery: {
-      ...d,
-      attemptTimeout: formatMs(d["attemptTimeout"] as number),
-      shutdownGrace: formatMs(d["shutdownGrace"] as number),
-      retry: { initialDelay: formatMs(retry["initialDelay"]!), maxDelay: formatMs(retry["maxDelay"]!), maxAge: formatMs(retry["maxAge"]!) },
-    },
-  } as T;
+const DURATION_KEYS = new Set(["attemptTimeout", "shutdownGrace", "dedupWindow", "retention", "initialDelay", "maxDelay", "maxAge", "timeout"]);
+
+function humanDurations<T>(value: T, key = ""): T {
+  if (typeof value === "number" && DURATION_KEYS.has(key)) return formatMs(value) as T;
+  if (Array.isArray(value)) return value.map((v) => humanDurations(v)) as T;
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, humanDurations(v, k)])) as T;
+  }
+  return value;
 }

@@ -680,7 +680,7 @@ export async function startSlackFake(opts: SlackFakeOptions = {}): Promise<Slack
       if (needed !== undefined && !scopes.includes(needed)) {
         return { ...errorAnswer({ error: "missing_scope", extra: { needed, provided: scopes.join(",") } }), headers: scopeHeaders };
       }
-      const answer = handler({ params, scopes, call, origin });
+      const answer = handler({ params, scopes, call });
       return answer.kind === "json" ? { ...answer, headers: { ...scopeHeaders, ...answer.headers } } : answer;
     });
   }
@@ -689,7 +689,6 @@ export async function startSlackFake(opts: SlackFakeOptions = {}): Promise<Slack
     readonly params: Record<string, unknown>;
     readonly scopes: readonly string[];
     readonly call: FakeCall;
-    readonly origin: string;
   }
 
   const API_METHODS: Readonly<Record<string, (ctx: Ctx) => Answer>> = {
@@ -1441,8 +1440,8 @@ function okAnswer(body: Record<string, unknown>): Answer {
   return { kind: "json", status: 200, body: { ok: true, ...body } };
 }
 
-function errorAnswer(e: SlackErr, status = 200): Answer {
-  return { kind: "json", status, body: { ok: false, error: e.error, ...e.extra } };
+function errorAnswer(e: SlackErr): Answer {
+  return { kind: "json", status: 200, body: { ok: false, error: e.error, ...e.extra } };
 }
 
 function rateLimitAnswer(retryAfterSec: number): Answer {

@@ -56,12 +56,13 @@ function ctx(): SendContext {
 }
 
 function bot(params: Record<string, unknown> = {}): Destination {
-  const p = DESTINATION_TYPES.slack.params.parse({ token: TOKEN, channel: "#alerts", api_url: fake.url, timeout: "300ms", ...params });
+  // A generous timeout: only the hang tests want a short one (they pass "300ms").
+  const p = DESTINATION_TYPES.slack.params.parse({ token: TOKEN, channel: "#alerts", api_url: fake.url, timeout: "10s", ...params });
   return create("slack-test", p, { log });
 }
 
-function webhook(url: string = fake.webhookUrl("#alerts")): Destination {
-  return create("slack-hook", DESTINATION_TYPES.slack.params.parse({ webhook_url: url, timeout: "300ms" }), { log });
+function webhook(url: string = fake.webhookUrl("#alerts"), timeout = "10s"): Destination {
+  return create("slack-hook", DESTINATION_TYPES.slack.params.parse({ webhook_url: url, timeout }), { log });
 }
 
 async function sendError(d: Destination, i: Issue = issue()): Promise<DeliveryError> {
@@ -272,7 +273,7 @@ describe("slack destination, webhook mode", () => {
   it("maps a hang past the timeout to a retryable timeout", async () => {
     const url = fake.webhookUrl("#alerts");
     fake.hang({ method: "webhook" });
-    const e = await sendError(webhook(url));
+    const e = await sendError(webhook(url, "300ms"));
     expect(e).toMatchObject({ code: "timeout", retryable: true });
     expectNoSecrets(e, url);
   });

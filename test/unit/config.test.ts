@@ -71,11 +71,9 @@ describe("finding the config", () => {
     const found = await load();
     expect(found.filepath).toBe(p);
     expect(found.config.destinations.map((d) => d.name)).toEqual(["from-file"]);
-    if (name !== "package.json") {
-      const explicit = await load({ configPath: name });
-      expect(explicit.filepath).toBe(p);
-      expect(explicit.config.destinations.map((d) => d.name)).toEqual(["from-file"]);
-    }
+    const explicit = await load({ configPath: name });
+    expect(explicit.filepath).toBe(p);
+    expect(explicit.config.destinations.map((d) => d.name)).toEqual(["from-file"]);
   });
 
   it("reads .kubecanorc written as JSON", async () => {

@@ -26,13 +26,20 @@ export interface CliEnv {
 export interface RunOptions {
   /** Added to a clean environment; `undefined` removes a variable. */
   readonly env?: CliEnv;
-  /** Default: an empty temp dir, so no config file is found by accident. */
+  /** Default: a fresh empty temp dir (removed at exit), so no config file is found by accident. */
   readonly cwd?: string;
   /** Written to stdin, which is then closed. */
   readonly input?: string | Buffer;
   readonly timeoutMs?: number;
   /** Arguments for node itself, before bin/kubecano (e.g. --import). */
   readonly nodeArgs?: readonly string[];
+  /** Run the child as this user (root only; e.g. nobody, 65534, so that file permissions apply). */
+  readonly user?: SpawnUser;
+}
+
+export interface SpawnUser {
+  readonly uid: number;
+  readonly gid: number;
 }
 
 export interface RunResult {
@@ -53,17 +60,6 @@ export function assertBuilt(): void {
   if (!existsSync(path.join(REPO_ROOT, "dist", "cli.js"))) {
     throw new Error("dist/cli.js is missing: the end-to-end tests run the built CLI, run `npm run build` first (npm test does)");
   }
-}
-
-let emptyDir: string | undefined;
-/** One empty directory per test process, removed at exit: the default cwd. */
-export function emptyCwd(): string {
-  if (emptyDir === undefined) {
-    emptyDir = mkdtempSync(path.join(os.tmpdir(), "kubecano-e2e-cwd-"));
-    const dir = emptyDir;
-    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
-  }
-  return emptyDir;
 }
 
 /** A fresh temp dir; pass it to removeTempDir (or use withTempDir) when done. */
@@ -99,22 +95,24 @@ export function cliEnv(extra: CliEnv = {}, stateDir?: string): NodeJS.ProcessEnv
 }
 
 /**
- * Spawns node bin/kubecano. Unless the test passes its own KUBECANO_STATE_DIR
- * (to restart on the same state), each child gets a fresh state directory,
- * removed when it exits.
+ * Spawns node bin/kubecano. Unless the test passes its own cwd and
+ * KUBECANO_STATE_DIR (to restart on the same state), each child gets a fresh
+ * empty cwd and state directory, removed when it exits.
  */
 function spawnCli(args: readonly string[], opts: Omit<RunOptions, "input" | "timeoutMs">): ChildProcess {
   assertBuilt();
   const ownState = opts.env !== undefined && "KUBECANO_STATE_DIR" in opts.env ? undefined : mkdtempSync(path.join(os.tmpdir(), "kubecano-e2e-state-"));
+  const ownCwd = opts.cwd === undefined ? mkdtempSync(path.join(os.tmpdir(), "kubecano-e2e-cwd-")) : undefined;
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], {
-    cwd: opts.cwd ?? emptyCwd(),
+    cwd: opts.cwd ?? ownCwd,
     env: cliEnv(opts.env, ownState),
     stdio: ["pipe", "pipe", "pipe"],
+    ...(opts.user !== undefined ? { uid: opts.user.uid, gid: opts.user.gid } : {}),
   });
   children.add(child);
   const forget = (): void => {
     children.delete(child);
-    if (ownState !== undefined) rmSync(ownState, { recursive: true, force: true, maxRetries: 3 });
+    for (const dir of [ownState, ownCwd]) if (dir !== undefined) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
   };
   child.once("close", forget);
   child.once("error", forget);
@@ -179,6 +177,8 @@ export interface ListenOptions {
   readonly cwd?: string;
   /** How long to wait for the "listening" log line. */
   readonly timeoutMs?: number;
+  /** Run the child as this user (root only); give it a `cwd` and KUBECANO_STATE_DIR it can use. */
+  readonly user?: SpawnUser;
 }
 
 /**

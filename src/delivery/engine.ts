@@ -54,6 +54,7 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
   private readonly logOnce: LogOnce;
   private readonly shutdown = new AbortController();
   private idleWaiters: (() => void)[] = [];
+  private poll: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: EngineOptions) {
     super();
@@ -80,10 +81,22 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
     return result;
   }
 
-  /** Starts sending what the store already holds (after a restart). */
+  /**
+   * Starts sending what the store already holds (after a restart), and keeps
+   * looking once a second: another process (`kubecano deliveries retry`) can
+   * make work due that no submit or retry timer here knows about; the store
+   * picks such changes up on take.
+   */
   start(): void {
     for (const w of this.workers.values()) w.pump();
     this.updateDepth();
+    if (this.poll === undefined && !this.shutdown.signal.aborted) {
+      this.poll = setInterval(() => {
+        for (const w of this.workers.values()) w.pump();
+        this.updateDepth();
+      }, 1_000);
+      this.poll.unref();
+    }
   }
 
   /** Deliveries not yet finished. */
@@ -117,6 +130,8 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
 
   /** Stops all workers at once; in-flight sends are aborted and retried on the next start. */
   stop(): void {
+    if (this.poll !== undefined) clearInterval(this.poll);
+    this.poll = undefined;
     this.shutdown.abort(new Error("kubecano is shutting down"));
     for (const w of this.workers.values()) w.stop();
   }

@@ -156,7 +156,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
 
   static open(opts: SqliteStoreOptions): SqliteDeliveryStore {
     const memory = opts.stateDir === ":memory:";
-    let db: Database.Database;
+    let db: Database.Database | undefined;
+    let store: SqliteDeliveryStore;
     try {
       if (!memory) mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
       db = new Database(memory ? ":memory:" : path.join(opts.stateDir, DB_FILE));
@@ -165,15 +166,18 @@ export class SqliteDeliveryStore implements DeliveryStore {
       db.pragma("busy_timeout = 5000");
       db.pragma("foreign_keys = OFF");
       migrate(db);
+      store = new SqliteDeliveryStore(opts, db);
+      if (opts.owner !== false) {
+        store.claimOwnership();
+        store.load();
+      }
     } catch (e) {
+      // A refused open leaves nothing open (a full disk, another owner).
+      db?.close();
+      if (e instanceof StateDirInUseError) throw e;
       throw new StoreUnavailableError(`cannot open the state directory ${opts.stateDir}: ${sqliteMessage(e)}`, e);
     }
-    const store = new SqliteDeliveryStore(opts, db);
-    if (opts.owner !== false) {
-      store.claimOwnership();
-      store.load();
-      store.startMaintenance();
-    }
+    if (opts.owner !== false) store.startMaintenance();
     return store;
   }
 
@@ -264,10 +268,20 @@ export class SqliteDeliveryStore implements DeliveryStore {
     this.write(() => this.finishTx({ ...delivery, attempts: delivery.attempts + 1 }, "dead", null, truncateError(error)));
   }
 
+  /**
+   * The attempt marker stays: a release comes from a shutdown that aborted
+   * the send, which may already have reached the destination, so a recorded
+   * attempt stays in doubt (the next start looks before sending again).
+   */
   release(delivery: Delivery): void {
     if (!this.schedule.has(delivery.id)) return;
-    this.schedule.reschedule(delivery.id, {});
-    this.write(() => this.stmts.clearAttempt.run(delivery.id));
+    let startedAt: number | null = null;
+    try {
+      startedAt = (this.stmts.attemptStartedAt.get(delivery.id) as { attempt_started_at: number | null } | undefined)?.attempt_started_at ?? null;
+    } catch {
+      // Unreadable: the database's marker, if any, still holds for the next start.
+    }
+    this.schedule.reschedule(delivery.id, startedAt !== null ? { inDoubtSince: startedAt } : {});
   }
 
   depth(destination?: string): number {
@@ -447,8 +461,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
     for (const id of taken) this.schedule.markTaken(id);
   }
 
+  /** Also in memory (--ephemeral): pruning is what bounds the dedup keys and the finished Issues. */
   private startMaintenance(): void {
-    if (this.opts.stateDir === ":memory:") return;
     const beat = setInterval(() => {
       try {
         this.stmts.putOwner.run(process.pid, hostname(), this.now());
@@ -488,8 +502,9 @@ function prepare(db: Database.Database) {
     dedupGet: db.prepare("SELECT first_seen FROM dedup WHERE key = ?"),
     dedupPut: db.prepare("INSERT INTO dedup (key, first_seen, duplicates) VALUES (?, ?, 0) ON CONFLICT(key) DO UPDATE SET first_seen = excluded.first_seen, duplicates = 0"),
     dedupHit: db.prepare("UPDATE dedup SET duplicates = duplicates + 1 WHERE key = ?"),
-    markAttempt: db.prepare("UPDATE deliveries SET attempt_started_at = ? WHERE id = ?"),
-    clearAttempt: db.prepare("UPDATE deliveries SET attempt_started_at = NULL WHERE id = ?"),
+    // The first unfinished attempt's time is kept: what it may have created is older than a later attempt.
+    markAttempt: db.prepare("UPDATE deliveries SET attempt_started_at = coalesce(attempt_started_at, ?) WHERE id = ?"),
+    attemptStartedAt: db.prepare("SELECT attempt_started_at FROM deliveries WHERE id = ?"),
     retry: db.prepare("UPDATE deliveries SET attempts = ?, next_attempt_at = ?, last_error = ?, attempt_started_at = NULL WHERE id = ? AND state = 'pending'"),
     finish: db.prepare("UPDATE deliveries SET state = ?, finished_at = ?, remote_id = coalesce(?, remote_id), last_error = coalesce(?, last_error), next_attempt_at = NULL, attempt_started_at = NULL WHERE id = ? AND state = 'pending'"),
     setAttempts: db.prepare("UPDATE deliveries SET attempts = ? WHERE id = ?"),

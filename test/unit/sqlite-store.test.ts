@@ -1,0 +1,743 @@
+/**
+ * What only the durable store does: survive close and kill -9, migrate, own
+ * its directory, pick up operator changes from other connections, prune,
+ * and refuse work (StoreUnavailableError, never another error) when the
+ * directory cannot take it.
+ *
+ * Crashes and other owners are real processes: child node processes running
+ * the built store (dist/), so `npm run build` first (npm test does).
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { chownSync, closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import os, { hostname } from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import Database from "better-sqlite3";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { createIssue, type Issue, type IssueStatus } from "../../src/core/issue.js";
+import { subjectFromLabels } from "../../src/core/subject.js";
+import { DB_FILE, SCHEMA_VERSION, SqliteDeliveryStore, StateDirInUseError, type SqliteStoreOptions } from "../../src/delivery/sqlite-store.js";
+import { StoreUnavailableError, type ClaimedDelivery } from "../../src/delivery/store.js";
+import { assertBuilt, REPO_ROOT } from "../helpers/cli.js";
+
+const T0 = Date.UTC(2026, 0, 1, 12);
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+let n = 0;
+function issue(fingerprint: string, opts: { status?: IssueStatus; startsAt?: string; title?: string; description?: string } = {}): Issue {
+  const k = ++n;
+  return createIssue({
+    title: opts.title ?? `issue ${k}`,
+    aggregationKey: "Test",
+    severity: "LOW",
+    status: opts.status ?? "FIRING",
+    source: "prometheus",
+    type: "alert",
+    subject: subjectFromLabels({ pod: fingerprint }),
+    startsAt: opts.startsAt ?? new Date(T0 - HOUR + k * 1000).toISOString(),
+    clusterName: "test",
+    fingerprint,
+    ...(opts.description !== undefined ? { description: opts.description } : {}),
+  });
+}
+
+const dirs: string[] = [];
+const stores: SqliteDeliveryStore[] = [];
+function tempDir(prefix = "kubecano-sqlite-"): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+/** A state directory that does not exist yet (open creates it). */
+function stateDir(): string {
+  return path.join(tempDir(), "state");
+}
+function open(opts: Partial<SqliteStoreOptions> & { stateDir: string }): SqliteDeliveryStore {
+  const s = SqliteDeliveryStore.open({ maxBacklog: 10_000, ...opts });
+  stores.push(s);
+  return s;
+}
+function mustTake(store: SqliteDeliveryStore, destination: string, now: number, recordAttempt = false): ClaimedDelivery {
+  const c = store.take(destination, now, { recordAttempt });
+  if (c === undefined) throw new Error(`nothing due for ${destination}`);
+  return c;
+}
+/** A read-only look at the database, as another process would have. */
+function peek<T>(dir: string, sql: string, ...params: unknown[]): T[] {
+  const db = new Database(path.join(dir, DB_FILE), { readonly: true });
+  try {
+    return db.prepare(sql).all(...params) as T[];
+  } finally {
+    db.close();
+  }
+}
+
+afterEach(() => {
+  for (const s of stores.splice(0)) s.close();
+});
+afterAll(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+// ── child processes running the built store ──
+
+const STORE_URL = pathToFileURL(path.join(REPO_ROOT, "dist", "delivery", "sqlite-store.js")).href;
+
+interface Child {
+  readonly pid: number;
+  stdout(): string;
+  /** Resolves with the first stdout line that matches. */
+  line(match: RegExp): Promise<string>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+const children: Child[] = [];
+afterEach(() => {
+  for (const c of children.splice(0)) c.kill("SIGKILL");
+});
+
+/** Runs `code` (an ES module body; `Store` is SqliteDeliveryStore from dist/) in a new node process. */
+function child(code: string, env: Record<string, string> = {}, ids: { uid?: number; gid?: number } = {}): Child {
+  const src = `const { SqliteDeliveryStore: Store } = await import(${JSON.stringify(STORE_URL)});\n${code}`;
+  const p = spawn(process.execPath, ["--input-type=module", "-e", src], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+    cwd: os.tmpdir(),
+    ...ids,
+  });
+  let out = "";
+  let err = "";
+  const waiters = new Set<() => void>();
+  p.stdout.setEncoding("utf8").on("data", (s: string) => {
+    out += s;
+    for (const w of [...waiters]) w();
+  });
+  p.stderr.setEncoding("utf8").on("data", (s: string) => (err += s));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
+    p.once("close", (code, signal) => {
+      for (const w of [...waiters]) w();
+      resolve({ code, signal, stdout: out, stderr: err });
+    }),
+  );
+  let done = false;
+  void exited.then(() => (done = true));
+  const c: Child = {
+    pid: p.pid!,
+    stdout: () => out,
+    exited,
+    kill: (s) => {
+      if (!done) p.kill(s);
+    },
+    line: (match) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`child: no line matching ${String(match)} within 20 s\n--- stdout ---\n${out}\n--- stderr ---\n${err}`));
+        }, 20_000);
+        const check = (): void => {
+          const l = out.split("\n").find((x) => match.test(x));
+          if (l !== undefined) {
+            clearTimeout(timer);
+            waiters.delete(check);
+            resolve(l);
+          } else if (done) {
+            clearTimeout(timer);
+            waiters.delete(check);
+            reject(new Error(`child exited before printing ${String(match)}\n--- stdout ---\n${out}\n--- stderr ---\n${err}`));
+          }
+        };
+        waiters.add(check);
+        check();
+      }),
+  };
+  children.push(c);
+  return c;
+}
+
+beforeAll(() => {
+  assertBuilt();
+});
+
+// ───────────────────────────────────────────────────────────────────────────
+
+describe("SqliteDeliveryStore: restarts", () => {
+  it("reopened after close, keeps pending deliveries in order with their attempts, next attempt and last error", () => {
+    const dir = stateDir();
+    const a = open({ stateDir: dir, now: () => T0 });
+    const [x1, x2, y] = [issue("fp-x"), issue("fp-x", { status: "RESOLVED" }), issue("fp-y")];
+    a.accept([x1!, x2!, y!].map((i) => ({ issue: i, destinations: ["slack"] })));
+    a.accept([{ issue: issue("fp-z"), destinations: ["console"] }]);
+    const first = mustTake(a, "slack", T0);
+    a.retry(first.delivery, T0 + 60_000, "remote said http_503");
+    a.complete(mustTake(a, "console", T0).delivery, "ok-1");
+    a.setState("slack:slack", "channel-id:#alerts", "C0ALERTS01");
+    a.close();
+
+    const b = open({ stateDir: dir, now: () => T0 + 1 });
+    expect(b.depth()).toBe(3);
+    expect(b.depth("console")).toBe(0);
+    expect(b.getState("slack:slack", "channel-id:#alerts")).toBe("C0ALERTS01");
+    // x1 waits for its retry, x2 waits behind it; y is due.
+    expect(b.take("slack", T0 + 1)?.issue).toEqual(y);
+    expect(b.take("slack", T0 + 1)).toBeUndefined();
+    expect(b.nextDueAt("slack")).toBe(T0 + 60_000);
+    const again = mustTake(b, "slack", T0 + 60_000);
+    expect(again.issue).toEqual(x1);
+    expect(again.delivery).toMatchObject({ id: first.delivery.id, seq: first.delivery.seq, attempts: 1, nextAttemptAt: T0 + 60_000, lastError: "remote said http_503", createdAt: T0 });
+    expect(again.delivery.inDoubtSince).toBeUndefined();
+    b.complete(again.delivery);
+    expect(b.take("slack", T0 + 60_000)?.issue).toEqual(x2);
+    // The feed survives too.
+    expect(b.recent(10).map((r) => r.issue.id)).toHaveLength(4);
+  });
+
+  it("an attempt recorded and never finished (the process was killed) comes back in doubt; others do not", async () => {
+    const dir = stateDir();
+    const inDoubt = issue("fp-a");
+    const waiting = issue("fp-b");
+    const plain = issue("fp-c");
+    const c = child(
+      `
+      const store = Store.open({ stateDir: process.env.DIR, maxBacklog: 100 });
+      const [a, b, c] = JSON.parse(process.env.ISSUES);
+      store.accept([{ issue: a, destinations: ["slack"] }, { issue: b, destinations: ["slack"] }, { issue: c, destinations: ["console"] }]);
+      const t = Date.now();
+      const taken = [t, store.take("slack", t, { recordAttempt: true }).delivery.id, store.take("console", t).delivery.id];
+      process.stdout.write(JSON.stringify(taken) + "\\n", () => process.kill(process.pid, "SIGKILL"));
+      `,
+      { DIR: dir, ISSUES: JSON.stringify([inDoubt, waiting, plain]) },
+    );
+    const exit = await c.exited;
+    expect(exit.signal, exit.stderr).toBe("SIGKILL");
+    const [attemptAt, ...taken] = JSON.parse(exit.stdout) as [number, string, string];
+    expect(taken).toEqual([`${inDoubt.id}/slack`, `${plain.id}/console`]);
+
+    // The dead child still owns the directory on paper: its pid is gone, so it is taken over.
+    const store = open({ stateDir: dir });
+    expect(store.depth()).toBe(3);
+    const a = mustTake(store, "slack", Date.now(), true);
+    expect(a.issue).toEqual(inDoubt);
+    expect(a.delivery.inDoubtSince).toBe(attemptAt);
+    expect(a.delivery.attempts).toBe(0);
+    const b = mustTake(store, "slack", Date.now());
+    expect(b.issue).toEqual(waiting);
+    expect(b.delivery.inDoubtSince).toBeUndefined();
+    const cDel = mustTake(store, "console", Date.now());
+    expect(cDel.issue).toEqual(plain);
+    expect(cDel.delivery.inDoubtSince).toBeUndefined();
+  });
+
+  it("a delivery in doubt keeps the time of the first unfinished attempt until an outcome is recorded", () => {
+    const dir = stateDir();
+    const a = open({ stateDir: dir, now: () => T0 });
+    a.accept([{ issue: issue("fp"), destinations: ["slack"] }]);
+    mustTake(a, "slack", T0, true);
+    a.close(); // no outcome recorded, as after a crash
+    const b = open({ stateDir: dir, now: () => T0 });
+    const d = mustTake(b, "slack", T0 + 60_000, true);
+    expect(d.delivery.inDoubtSince).toBe(T0);
+    b.close(); // crashed again while looking
+    const c = open({ stateDir: dir, now: () => T0 });
+    const d2 = mustTake(c, "slack", T0 + 120_000, true);
+    // Still from T0: what the first attempt may have created is older than the second attempt.
+    expect(d2.delivery.inDoubtSince).toBe(T0);
+    c.retry(d2.delivery, T0 + 130_000, "remote said http_503");
+    c.close();
+    const e = open({ stateDir: dir, now: () => T0 });
+    const d3 = mustTake(e, "slack", T0 + 130_000, true);
+    expect(d3.delivery.inDoubtSince).toBeUndefined();
+    expect(d3.delivery.attempts).toBe(1);
+  });
+
+  it("a delivery released at shutdown after its attempt was recorded stays in doubt (the send may have reached the destination)", () => {
+    const dir = stateDir();
+    const a = open({ stateDir: dir, now: () => T0 });
+    a.accept([{ issue: issue("fp-1"), destinations: ["slack"] }, { issue: issue("fp-2"), destinations: ["webhook"] }]);
+    const s = mustTake(a, "slack", T0, true);
+    const w = mustTake(a, "webhook", T0, false);
+    a.release(s.delivery);
+    a.release(w.delivery);
+    expect(a.depth()).toBe(2);
+    a.close();
+    const b = open({ stateDir: dir, now: () => T0 });
+    const s2 = mustTake(b, "slack", T0 + 1, true);
+    expect(s2.delivery).toMatchObject({ attempts: 0, inDoubtSince: T0 });
+    const w2 = mustTake(b, "webhook", T0 + 1, false);
+    expect(w2.delivery.attempts).toBe(0);
+    expect(w2.delivery.inDoubtSince).toBeUndefined();
+  });
+
+  it("remembers dedup keys across a restart", () => {
+    const dir = stateDir();
+    const startsAt = new Date(T0 - 60_000).toISOString();
+    const a = open({ stateDir: dir, dedupWindowMs: HOUR, now: () => T0 });
+    a.accept([{ issue: issue("fp", { startsAt }), destinations: ["slack"] }]);
+    a.close();
+    const b = open({ stateDir: dir, dedupWindowMs: HOUR, now: () => T0 + HOUR - 1 });
+    const repeat = issue("fp", { startsAt });
+    expect(b.accept([{ issue: repeat, destinations: ["slack"] }])).toEqual({ issues: 0, deliveries: 0, duplicates: 1, duplicateIds: [repeat.id] });
+    expect(b.depth()).toBe(1);
+  });
+});
+
+describe("SqliteDeliveryStore: schema migrations", () => {
+  it("a fresh database ends at SCHEMA_VERSION, and reopening does not migrate again", () => {
+    const dir = stateDir();
+    open({ stateDir: dir }).close();
+    expect(peek<{ user_version: number }>(dir, "PRAGMA user_version")).toEqual([{ user_version: SCHEMA_VERSION }]);
+    expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(1);
+    const again = open({ stateDir: dir });
+    again.accept([{ issue: issue("fp"), destinations: ["a"] }]);
+    expect(again.depth()).toBe(1);
+    expect(peek<{ journal_mode: string }>(dir, "PRAGMA journal_mode")).toEqual([{ journal_mode: "wal" }]);
+  });
+
+  it("refuses a database written by a newer kubecano, with a clear message, and leaves it alone", () => {
+    const dir = stateDir();
+    open({ stateDir: dir }).close();
+    const db = new Database(path.join(dir, DB_FILE));
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    let err: unknown;
+    try {
+      open({ stateDir: dir });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect((err as Error).message).toBe(
+      `cannot open the state directory ${dir}: the state was written by a newer kubecano (schema ${SCHEMA_VERSION + 1}, this one knows ${SCHEMA_VERSION}); upgrade kubecano or use another --state-dir`,
+    );
+    expect(peek<{ user_version: number }>(dir, "PRAGMA user_version")).toEqual([{ user_version: SCHEMA_VERSION + 1 }]);
+  });
+});
+
+describe("SqliteDeliveryStore: ownership of the state directory", () => {
+  const holder = `
+    const store = Store.open({ stateDir: process.env.DIR, maxBacklog: 100 });
+    process.on("SIGTERM", () => { store.close(); process.exit(0); });
+    process.stdout.write("ready\\n");
+    setInterval(() => {}, 60_000);
+  `;
+
+  it("a second owner is refused while another live process holds it; operator access still works; a clean stop releases it", async () => {
+    const dir = stateDir();
+    const c = child(holder, { DIR: dir });
+    await c.line(/^ready$/);
+    let err: unknown;
+    try {
+      open({ stateDir: dir });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(StateDirInUseError);
+    expect((err as Error).message).toBe(`state directory ${dir} is in use by kubecano pid ${c.pid} on ${hostname()}`);
+    const operator = open({ stateDir: dir, owner: false });
+    expect(operator.list()).toEqual([]);
+    operator.close();
+    c.kill("SIGTERM");
+    expect((await c.exited).code).toBe(0);
+    const store = open({ stateDir: dir });
+    expect(store.depth()).toBe(0);
+  });
+
+  it("takes over from an owner killed with -9 (same host, dead pid) at once", async () => {
+    const dir = stateDir();
+    const c = child(holder, { DIR: dir });
+    await c.line(/^ready$/);
+    expect(() => open({ stateDir: dir })).toThrow(StateDirInUseError);
+    c.kill("SIGKILL");
+    expect((await c.exited).signal).toBe("SIGKILL");
+    expect(peek<{ pid: number }>(dir, "SELECT pid FROM owner")).toEqual([{ pid: c.pid }]);
+    open({ stateDir: dir });
+    expect(peek<{ pid: number }>(dir, "SELECT pid FROM owner")).toEqual([{ pid: process.pid }]);
+  });
+
+  it("an owner on another host is refused while its heartbeat is fresh, and taken over once it is 30 s old", () => {
+    const dir = stateDir();
+    open({ stateDir: dir }).close();
+    const db = new Database(path.join(dir, DB_FILE));
+    db.prepare("INSERT INTO owner (id, pid, host, heartbeat_at) VALUES (1, ?, ?, ?)").run(4242, "other-node", T0);
+    db.close();
+    expect(() => open({ stateDir: dir, now: () => T0 + 29_999 })).toThrow(`state directory ${dir} is in use by kubecano pid 4242 on other-node`);
+    open({ stateDir: dir, now: () => T0 + 30_000 });
+    expect(peek<{ pid: number; host: string }>(dir, "SELECT pid, host FROM owner")).toEqual([{ pid: process.pid, host: hostname() }]);
+  });
+
+  it("an operator connection does not take ownership or load the queue", async () => {
+    const dir = stateDir();
+    const c = child(holder, { DIR: dir });
+    await c.line(/^ready$/);
+    const operator = open({ stateDir: dir, owner: false });
+    expect(operator.depth()).toBe(0);
+    operator.close();
+    expect(peek<{ pid: number }>(dir, "SELECT pid FROM owner")).toEqual([{ pid: c.pid }]);
+  });
+});
+
+describe("SqliteDeliveryStore: operator changes from another connection", () => {
+  function setup(): { owner: SqliteDeliveryStore; operator: () => SqliteDeliveryStore; dir: string } {
+    const dir = stateDir();
+    const owner = open({ stateDir: dir, now: () => T0 });
+    return { owner, operator: () => open({ stateDir: dir, owner: false }), dir };
+  }
+
+  it("requeue of a dead letter (by number or id) is picked up by the owner's next take, with a fresh attempt budget", () => {
+    const { owner, operator } = setup();
+    const [i1, i2] = [issue("fp-1"), issue("fp-2")];
+    owner.accept([i1!, i2!].map((i) => ({ issue: i, destinations: ["slack"] })));
+    const d1 = mustTake(owner, "slack", T0);
+    const d2 = mustTake(owner, "slack", T0);
+    owner.retry(d1.delivery, T0, "remote said http_503");
+    owner.kill(mustTake(owner, "slack", T0).delivery, "channel_not_found");
+    owner.kill(d2.delivery, "channel_not_found");
+    expect(owner.depth()).toBe(0);
+    expect(owner.take("slack", Date.now())).toBeUndefined();
+
+    const op = operator();
+    expect(op.list({ states: ["dead"] }).map((d) => [d.issueId, d.attempts, d.lastError])).toEqual([
+      [i1!.id, 2, "channel_not_found"],
+      [i2!.id, 1, "channel_not_found"],
+    ]);
+    expect(op.requeue(String(d1.delivery.seq))).toBe(true);
+    expect(op.requeue(d2.delivery.id)).toBe(true);
+    expect(op.requeue("999999")).toBe(false);
+    op.close();
+
+    const now = Date.now() + 1;
+    const a = mustTake(owner, "slack", now);
+    const b = mustTake(owner, "slack", now);
+    expect([a.issue.id, b.issue.id]).toEqual([i1!.id, i2!.id]);
+    expect(a.delivery.attempts).toBe(0);
+    expect(owner.depth()).toBe(2);
+    owner.complete(a.delivery);
+    owner.complete(b.delivery);
+    expect(owner.list({ states: ["dead", "pending"] })).toEqual([]);
+  });
+
+  it("requeueAllDead is picked up by the owner's next take", () => {
+    const { owner, operator } = setup();
+    const issues = [issue("fp-1"), issue("fp-2"), issue("fp-3")];
+    owner.accept(issues.map((i) => ({ issue: i, destinations: ["slack"] })));
+    for (let k = 0; k < 3; k++) owner.kill(mustTake(owner, "slack", T0).delivery, "is_archived");
+    const op = operator();
+    expect(op.requeueAllDead()).toBe(3);
+    expect(op.requeueAllDead()).toBe(0);
+    op.close();
+    const now = Date.now() + 1;
+    const got = [owner.take("slack", now), owner.take("slack", now), owner.take("slack", now), owner.take("slack", now)].map((c) => c?.issue.id);
+    expect(got).toEqual([...issues.map((i) => i.id), undefined]);
+  });
+
+  it("drop of a waiting delivery removes it from the owner's schedule and lets the next of its fingerprint go", () => {
+    const { owner, operator } = setup();
+    const [x1, x2] = [issue("fp-x"), issue("fp-x")];
+    owner.accept([x1!, x2!].map((i) => ({ issue: i, destinations: ["slack"] })));
+    const d1 = mustTake(owner, "slack", T0);
+    owner.retry(d1.delivery, T0 + HOUR, "remote said http_503");
+    const op = operator();
+    expect(op.drop(String(d1.delivery.seq))).toBe(true);
+    expect(op.drop(String(d1.delivery.seq))).toBe(false);
+    op.close();
+    expect(owner.take("slack", T0 + 1)?.issue.id).toBe(x2!.id);
+    expect(owner.depth()).toBe(1);
+  });
+
+  it("drop of a dead letter removes it from the list", () => {
+    const { owner, operator } = setup();
+    owner.accept([{ issue: issue("fp"), destinations: ["slack"] }]);
+    const d = mustTake(owner, "slack", T0);
+    owner.kill(d.delivery, "channel_not_found");
+    const op = operator();
+    expect(op.list().map((x) => x.state)).toEqual(["dead"]);
+    expect(op.drop(d.delivery.id)).toBe(true);
+    expect(op.list()).toEqual([]);
+    // A delivered one cannot be dropped (nor requeued).
+    owner.accept([{ issue: issue("fp-2"), destinations: ["slack"] }]);
+    const ok = mustTake(owner, "slack", T0);
+    owner.complete(ok.delivery);
+    expect(op.drop(ok.delivery.id)).toBe(false);
+    expect(op.requeue(ok.delivery.id)).toBe(false);
+  });
+
+  it("an operator change while a delivery is in flight does not hand it out twice", () => {
+    const { owner, operator } = setup();
+    const [x1, y] = [issue("fp-x"), issue("fp-y")];
+    owner.accept([x1!, y!].map((i) => ({ issue: i, destinations: ["slack"] })));
+    const inFlight = mustTake(owner, "slack", T0);
+    const dead = mustTake(owner, "slack", T0);
+    owner.kill(dead.delivery, "channel_not_found");
+    const op = operator();
+    expect(op.requeueAllDead()).toBe(1);
+    op.close();
+    // The reload keeps x1 in flight: only y is handed out.
+    const now = Date.now() + 1;
+    expect(owner.take("slack", now)?.issue.id).toBe(y!.id);
+    expect(owner.take("slack", now)).toBeUndefined();
+    owner.complete(inFlight.delivery, "r-x1");
+    expect(owner.take("slack", now)).toBeUndefined();
+    expect(owner.depth()).toBe(1);
+  });
+});
+
+describe("SqliteDeliveryStore: list and prune", () => {
+  it("list filters by state, oldest first, with the Issue's title, up to a limit", () => {
+    const dir = stateDir();
+    const store = open({ stateDir: dir, now: () => T0 });
+    const issues = [issue("fp-1", { title: "one" }), issue("fp-2", { title: "two" }), issue("fp-3", { title: "three" }), issue("fp-4", { title: "four" })];
+    store.accept(issues.map((i) => ({ issue: i, destinations: ["slack"] })));
+    store.complete(mustTake(store, "slack", T0).delivery, "r1");
+    store.kill(mustTake(store, "slack", T0).delivery, "channel_not_found");
+    const third = mustTake(store, "slack", T0);
+    store.retry(third.delivery, T0 + 1000, "http_503");
+    const summary = (states?: ("pending" | "done" | "dead")[], limit?: number): string[] =>
+      store.list({ ...(states !== undefined ? { states } : {}), ...(limit !== undefined ? { limit } : {}) }).map((d) => `${d.title}:${d.state}`);
+    expect(summary()).toEqual(["two:dead", "three:pending", "four:pending"]);
+    expect(summary(["done"])).toEqual(["one:done"]);
+    expect(summary(["dead"])).toEqual(["two:dead"]);
+    expect(summary(["pending"])).toEqual(["three:pending", "four:pending"]);
+    expect(summary(["pending", "done", "dead"], 2)).toEqual(["one:done", "two:dead"]);
+    expect(store.list({ states: ["pending"] })[0]).toMatchObject({ attempts: 1, lastError: "http_503", nextAttemptAt: T0 + 1000, destination: "slack", fingerprint: "fp-3" });
+    expect(store.list({ states: ["done"] })[0]).toMatchObject({ remoteId: "r1", finishedAt: T0 });
+  });
+
+  it("prune forgets expired dedup keys, delivered ones past retention, dead letters past deadRetention and Issues left with nothing", () => {
+    const dir = stateDir();
+    let now = T0;
+    const store = open({ stateDir: dir, dedupWindowMs: 2 * HOUR, retentionMs: DAY, deadRetentionMs: 7 * DAY, now: () => now });
+    const done = issue("fp-done");
+    const dead = issue("fp-dead");
+    const waiting = issue("fp-waiting");
+    const unrouted = issue("fp-unrouted");
+    store.accept([
+      { issue: done, destinations: ["slack"] },
+      { issue: dead, destinations: ["slack"] },
+      { issue: waiting, destinations: ["slack"] },
+      { issue: unrouted, destinations: [] },
+    ]);
+    store.complete(mustTake(store, "slack", T0).delivery, "r-done");
+    store.kill(mustTake(store, "slack", T0).delivery, "channel_not_found");
+    store.retry(mustTake(store, "slack", T0).delivery, T0 + 30 * DAY, "http_503");
+    const count = (table: string): number => peek<{ n: number }>(dir, `SELECT count(*) AS n FROM ${table}`)[0]!.n;
+    const ids = (): string[] => store.recent(100).map((r) => r.issue.id).sort();
+
+    now = T0 + 2 * HOUR - 1;
+    store.prune();
+    expect(count("dedup")).toBe(4);
+    now = T0 + 2 * HOUR + 1;
+    store.prune();
+    expect(count("dedup")).toBe(0);
+    expect(ids()).toEqual([done.id, dead.id, waiting.id, unrouted.id].sort());
+
+    now = T0 + DAY + 1;
+    store.prune();
+    // Delivered and unrouted ones are gone; the dead letter and the waiting one stay.
+    expect(ids()).toEqual([dead.id, waiting.id].sort());
+    expect(store.list({ states: ["done"] })).toEqual([]);
+    expect(store.list({ states: ["dead"] }).map((d) => d.issueId)).toEqual([dead.id]);
+
+    now = T0 + 7 * DAY + 1;
+    store.prune();
+    expect(ids()).toEqual([waiting.id]);
+    expect(store.list({ states: ["dead"] })).toEqual([]);
+    expect(count("issues")).toBe(1);
+
+    // A waiting delivery is never pruned, however old.
+    now = T0 + 29 * DAY;
+    store.prune();
+    expect(store.depth()).toBe(1);
+    expect(store.take("slack", T0 + 30 * DAY)?.issue).toEqual(waiting);
+  });
+});
+
+describe("SqliteDeliveryStore in memory (--ephemeral)", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("prunes on its maintenance timer too, so a long run does not pile up finished Issues", () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    let now = T0;
+    const store = open({ stateDir: ":memory:", retentionMs: 60_000, now: () => now });
+    const old = issue("fp-old");
+    store.accept([{ issue: old, destinations: ["console"] }]);
+    store.complete(mustTake(store, "console", T0).delivery);
+    now = T0 + 60_001;
+    const fresh = issue("fp-new");
+    store.accept([{ issue: fresh, destinations: ["console"] }]);
+    expect(store.recent(10).map((r) => r.issue.id)).toEqual([fresh.id, old.id]);
+    vi.advanceTimersByTime(5_000);
+    expect(store.recent(10).map((r) => r.issue.id)).toEqual([fresh.id]);
+  });
+});
+
+describe("SqliteDeliveryStore: when the directory cannot take more", () => {
+  it("checkWritable flips unavailableReason, accept then throws StoreUnavailableError, and recovers", async () => {
+    const base = tempDir("kubecano-ro-");
+    const asRoot = process.getuid?.() === 0;
+    // Root ignores directory permissions: run the store as nobody, in a directory nobody owns.
+    const ids = asRoot ? { uid: 65534, gid: 65534 } : {};
+    if (asRoot) chownSync(base, 65534, 65534);
+    const dir = path.join(base, "state");
+    const c = child(
+      `
+      const { chmodSync } = await import("node:fs");
+      {
+        const dir = process.env.DIR;
+        const store = Store.open({ stateDir: dir, maxBacklog: 100 });
+        const item = (id) => ({ issue: { id, fingerprint: id, status: "FIRING", startsAt: id, title: id }, destinations: ["a"] });
+        const attempt = (id) => { try { store.accept([item(id)]); return "accepted"; } catch (e) { return e.name + ": " + e.message; } };
+        const out = { before: [store.unavailableReason() ?? null, attempt("one")] };
+        chmodSync(dir, 0o500);
+        store.checkWritable();
+        out.readOnly = [store.unavailableReason() ?? null, attempt("two"), store.depth()];
+        chmodSync(dir, 0o700);
+        store.checkWritable();
+        out.after = [store.unavailableReason() ?? null, attempt("three"), store.depth()];
+        store.close();
+        process.stdout.write(JSON.stringify(out) + "\\n");
+      }
+      `,
+      { DIR: dir },
+      ids,
+    );
+    const exit = await c.exited;
+    expect(exit.code, exit.stderr).toBe(0);
+    const out = JSON.parse(exit.stdout) as Record<string, unknown[]>;
+    expect(out["before"]).toEqual([null, "accepted"]);
+    const reason = `the state directory ${dir} is not writable: EACCES: permission denied, open '${dir}/.kubecano-write-probe'`;
+    expect(out["readOnly"]).toEqual([reason, `StoreUnavailableError: ${reason}`, 1]);
+    expect(out["after"]).toEqual([null, "accepted", 2]);
+  });
+
+  describe("on a full disk (a 512 KiB tmpfs per test)", () => {
+    let mnt: string | undefined;
+    let mountError: string | undefined;
+    beforeEach(() => {
+      const d = tempDir("kubecano-tmpfs-");
+      mountError = spawnSyncQuiet("mount", ["-t", "tmpfs", "-o", "size=512k", "tmpfs", d]);
+      mnt = mountError === undefined ? d : undefined;
+    });
+    afterEach(() => {
+      for (const s of stores.splice(0)) s.close();
+      if (mnt !== undefined) {
+        const err = spawnSyncQuiet("umount", [mnt]);
+        if (err !== undefined) throw new Error(`cannot unmount ${mnt} (a database handle left open?): ${err}`);
+      }
+    });
+    /** The mount point, or skips the test where mounting is not permitted. */
+    function tmpfs(ctx: { skip: (note?: string) => void }): string {
+      if (mnt === undefined) ctx.skip(`cannot mount a small tmpfs here (${mountError ?? "?"}): needs root with CAP_SYS_ADMIN`);
+      return mnt!;
+    }
+
+    it("accept throws StoreUnavailableError, keeps none of the batch, and works again once there is room", (ctx) => {
+      const m = tmpfs(ctx);
+      const dir = path.join(m, "state");
+      const store = open({ stateDir: dir, dedupWindowMs: HOUR });
+      const small = issue("fp-small");
+      store.accept([{ issue: small, destinations: ["slack"] }]);
+      const filler = path.join(m, "filler");
+      fillDisk(filler);
+      // Bigger than whatever room the write-ahead log already has.
+      const batch = [issue("fp-1"), issue("fp-big", { description: "x".repeat(100_000) })];
+      // The background probe has not noticed: this is the write itself failing.
+      expect(store.unavailableReason()).toBeUndefined();
+      let err: unknown;
+      try {
+        store.accept(batch.map((i) => ({ issue: i, destinations: ["slack"] })));
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect((err as Error).message).toBe(`cannot write to the state directory ${dir}: database or disk is full (SQLITE_FULL)`);
+      // Nothing of the batch: not scheduled, not in the feed.
+      expect(store.depth()).toBe(1);
+      expect(store.recent(10).map((r) => r.issue.id)).toEqual([small.id]);
+      const taken = mustTake(store, "slack", Date.now());
+      expect(taken.issue).toEqual(small);
+      expect(store.take("slack", Date.now())).toBeUndefined();
+
+      rmSync(filler);
+      store.checkWritable();
+      expect(store.unavailableReason()).toBeUndefined();
+      // Retried by Alertmanager: accepted, not counted as duplicates of the refused batch.
+      expect(store.accept(batch.map((i) => ({ issue: i, destinations: ["slack"] })))).toMatchObject({ issues: 2, deliveries: 2, duplicates: 0 });
+      store.complete(taken.delivery);
+      expect(store.depth()).toBe(2);
+      store.close();
+      // And it was written: a reopen finds both.
+      expect(open({ stateDir: dir }).depth()).toBe(2);
+    });
+
+    it("the write probe notices a full disk: unavailableReason is set and accept refuses before writing", (ctx) => {
+      const m = tmpfs(ctx);
+      const store = open({ stateDir: path.join(m, "state") });
+      const filler = path.join(m, "filler");
+      fillDisk(filler);
+      store.checkWritable();
+      expect(store.unavailableReason()).toMatch(/^the state directory .* is not writable: ENOSPC/);
+      expect(() => store.accept([{ issue: issue("fp"), destinations: ["slack"] }])).toThrow(StoreUnavailableError);
+      expect(store.depth()).toBe(0);
+      rmSync(filler);
+      store.checkWritable();
+      expect(store.unavailableReason()).toBeUndefined();
+      expect(store.accept([{ issue: issue("fp"), destinations: ["slack"] }]).deliveries).toBe(1);
+    });
+
+    it("opening on a full disk is refused with StoreUnavailableError (and leaves no handle open)", (ctx) => {
+      const m = tmpfs(ctx);
+      const dir = path.join(m, "state");
+      const first = open({ stateDir: dir });
+      first.accept([{ issue: issue("fp"), destinations: ["slack"] }]);
+      first.close();
+      // An operator's connection keeps the WAL index in place, so opening gets as far as claiming ownership.
+      open({ stateDir: dir, owner: false });
+      fillDisk(path.join(m, "filler"));
+      let err: unknown;
+      try {
+        open({ stateDir: dir });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect((err as Error).message).toBe(`cannot open the state directory ${dir}: database or disk is full (SQLITE_FULL)`);
+      // afterEach unmounts: it fails if the refused open left the database open.
+    });
+  });
+});
+
+/** Runs a command; undefined on success, else its error output. */
+function spawnSyncQuiet(cmd: string, args: string[]): string | undefined {
+  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  return r.status === 0 ? undefined : (r.stderr || r.error?.message || `exit ${r.status}`).trim();
+}
+
+/** Writes to `file` until the file system has no room left. */
+function fillDisk(file: string): void {
+  const chunk = Buffer.alloc(4096, 1);
+  const fd = openSync(file, "a");
+  try {
+    for (;;) {
+      try {
+        writeSync(fd, chunk);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOSPC") break;
+        throw e;
+      }
+    }
+    // Whatever is left is smaller than a page: take it too.
+    for (;;) {
+      try {
+        writeSync(fd, Buffer.alloc(1));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOSPC") break;
+        throw e;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -8,12 +8,12 @@ import { StoreUnavailableError } from "../delivery/store.js";
 import { closeDestinations, createDestinations } from "../destinations/index.js";
 import { ExitCode, InputError, OperationError } from "../errors.js";
 import { Metrics } from "../observability/metrics.js";
-import { Pipeline } from "../pipeline.js";
 import { createServer } from "../server/http.js";
 import { VERSION } from "../version.js";
 import { commandContext, describeConfigSource } from "./common.js";
+import { createPipeline, type ClusterFlags } from "./setup.js";
 
-export interface ListenOptions extends GlobalOptions {
+export interface ListenOptions extends GlobalOptions, ClusterFlags {
   readonly host?: string;
   readonly port?: number;
   readonly stateDir?: string;
@@ -67,9 +67,24 @@ export async function listen(opts: ListenOptions, io: Io): Promise<number> {
   const recovered = store.depth();
 
   const metrics = new Metrics();
+  let pipeline: Awaited<ReturnType<typeof createPipeline>>;
+  try {
+    pipeline = await createPipeline(loaded, opts, { log, metrics, env: io.env });
+  } catch (e) {
+    store.close();
+    throw e;
+  }
   const destinations = await createDestinations(config.destinations, { log, stdout: io.stdout, stderr: io.stderr, state: store });
-  const engine = new DeliveryEngine({ store, destinations, config: config.delivery, log, metrics });
-  const pipeline = new Pipeline({ config, engine, log, metrics });
+  const engine = new DeliveryEngine({
+    store,
+    destinations,
+    config: config.delivery,
+    log,
+    metrics,
+    processor: pipeline.pipeline,
+    processing: { concurrency: config.enrichment.concurrency, timeoutMs: Math.max(30_000, config.enrichment.actionTimeout * 6) },
+  });
+  pipeline.pipeline.attach(engine);
   let server: ReturnType<typeof createServer>;
   try {
     server = createServer({
@@ -78,10 +93,11 @@ export async function listen(opts: ListenOptions, io: Io): Promise<number> {
       metrics,
       version: VERSION,
       tls,
-      ingestAlertmanager: (body) => pipeline.ingestAlertmanager(body),
+      ingestAlertmanager: (body) => pipeline.pipeline.ingestAlertmanager(body),
       readiness: () => {
         const why = store.unavailableReason();
-        return { store: why === undefined ? { ok: true } : { ok: false, detail: why } };
+        // An unreachable cluster costs enrichment, not alerts: reported, but still ready.
+        return { store: why === undefined ? { ok: true } : { ok: false, detail: why }, cluster: { ok: true, detail: pipeline.cluster.status().detail } };
       },
     });
   } catch (e) {
@@ -99,6 +115,8 @@ export async function listen(opts: ListenOptions, io: Io): Promise<number> {
     throw listenError(e, config.server.host, config.server.port);
   }
   engine.start();
+  // Listening for signals before saying "listening": a supervisor may send SIGTERM as soon as it reads that line.
+  const stopRequested = opts.until ?? waitForSignal();
   const scheme = tls !== undefined ? "https" : "http";
   const shown = addr.address === "0.0.0.0" || addr.address === "::" ? "127.0.0.1" : addr.address.includes(":") ? `[${addr.address}]` : addr.address;
   log.info(
@@ -108,6 +126,7 @@ export async function listen(opts: ListenOptions, io: Io): Promise<number> {
       config: describeConfigSource(loaded),
       stateDir: stateDir === ":memory:" ? "(memory: --ephemeral)" : stateDir,
       destinations: destinations.map((d) => `${d.name} (${d.type})`).join(", "),
+      cluster: pipeline.cluster.status().detail,
       ...(recovered > 0 ? { recoveredDeliveries: recovered } : {}),
     },
     `kubecano ${VERSION} listening: point Alertmanager at ${scheme}://${shown}:${addr.port}/api/alerts`,
@@ -115,7 +134,7 @@ export async function listen(opts: ListenOptions, io: Io): Promise<number> {
   if (recovered > 0) log.info({ pending: recovered }, `resuming ${recovered} deliveries left from the previous run`);
   opts.onListening?.(addr);
 
-  const signal = await (opts.until ?? waitForSignal());
+  const signal = await stopRequested;
   log.info({ signal: typeof signal === "string" ? signal : undefined }, "shutting down: no longer accepting webhooks, draining deliveries");
   server.markNotReady();
   await server.close(5_000);

@@ -427,11 +427,17 @@ export class SqliteDeliveryStore implements DeliveryStore {
     tx.immediate();
   }
 
-  /** Loads pending deliveries into the schedule; attempts that never finished come back in doubt. */
-  private load(): void {
+  /**
+   * Loads pending deliveries into the schedule; attempts that never finished
+   * come back in doubt. Deliveries in flight here (`inFlight`, kept taken)
+   * go first in their fingerprint's line: an operator may have queued an
+   * earlier one again, which must wait for them, not go out alongside.
+   */
+  private load(inFlight: ReadonlySet<string> = new Set()): void {
     this.schedule.clear();
     this.issues.clear();
-    const rows = this.stmts.pendingAll.iterate() as IterableIterator<DeliveryRow & { body: string | null }>;
+    const all = this.stmts.pendingAll.all() as (DeliveryRow & { body: string | null })[];
+    const rows = inFlight.size === 0 ? all : [...all.filter((r) => inFlight.has(r.id)), ...all.filter((r) => !inFlight.has(r.id))];
     for (const r of rows) {
       if (r.body === null) continue;
       const entry = this.issues.get(r.issue_id);
@@ -439,6 +445,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       else entry.open++;
       this.schedule.add(rowToDelivery(r));
     }
+    for (const id of inFlight) this.schedule.markTaken(id);
     this.dataVersion = this.db.pragma("data_version", { simple: true }) as number;
   }
 
@@ -456,9 +463,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
     }
     if (v === this.dataVersion) return;
     this.dataVersion = v;
-    const taken = this.schedule.takenIds();
-    this.load();
-    for (const id of taken) this.schedule.markTaken(id);
+    this.load(new Set(this.schedule.takenIds()));
   }
 
   /** Also in memory (--ephemeral): pruning is what bounds the dedup keys and the finished Issues. */

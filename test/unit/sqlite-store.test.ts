@@ -462,6 +462,23 @@ describe("SqliteDeliveryStore: operator changes from another connection", () => 
     expect(op.requeue(ok.delivery.id)).toBe(false);
   });
 
+  it("a requeued dead letter waits while a later delivery of its fingerprint is in flight", () => {
+    const { owner, operator } = setup();
+    const [firing, resolved] = [issue("fp-x"), issue("fp-x", { status: "RESOLVED" })];
+    owner.accept([firing!, resolved!].map((i) => ({ issue: i, destinations: ["slack"] })));
+    owner.kill(mustTake(owner, "slack", T0).delivery, "channel_not_found");
+    const inFlight = mustTake(owner, "slack", T0);
+    expect(inFlight.issue.id).toBe(resolved!.id);
+    const op = operator();
+    expect(op.requeue(`${firing!.id}/slack`)).toBe(true);
+    op.close();
+    const now = Date.now() + 1;
+    // Never two of one (destination, fingerprint) at once.
+    expect(owner.take("slack", now)).toBeUndefined();
+    owner.complete(inFlight.delivery);
+    expect(owner.take("slack", now)?.issue.id).toBe(firing!.id);
+  });
+
   it("an operator change while a delivery is in flight does not hand it out twice", () => {
     const { owner, operator } = setup();
     const [x1, y] = [issue("fp-x"), issue("fp-y")];

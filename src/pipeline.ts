@@ -1,11 +1,13 @@
 import type { Config } from "./config/schema.js";
-import type { Issue } from "./core/issue.js";
-import type { DeliveryEngine } from "./delivery/engine.js";
+import { withEnrichment, type Issue } from "./core/issue.js";
+import type { DeliveryEngine, IssueProcessor, Processed } from "./delivery/engine.js";
 import { BacklogFullError, StoreUnavailableError, type AcceptResult } from "./delivery/store.js";
+import type { ClusterAccess } from "./kube/access.js";
 import type { Logger } from "./observability/logger.js";
 import type { Metrics } from "./observability/metrics.js";
 import { alertmanagerToIssues } from "./sources/alertmanager/to-issues.js";
 import { parseWebhookBody, PayloadError } from "./sources/alertmanager/parse.js";
+import type { WorkflowEngine, WorkflowResult } from "./workflows/engine.js";
 
 /** What happened to one webhook request; the HTTP layer maps it to a status code. */
 export type IngestOutcome =
@@ -13,37 +15,47 @@ export type IngestOutcome =
   | { readonly kind: "invalid"; readonly error: PayloadError }
   | { readonly kind: "unavailable"; readonly reason: "backlog_full" | "store_unavailable"; readonly message: string; readonly retryAfterSeconds: number };
 
+export interface PipelineDeps {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly metrics?: Metrics | undefined;
+  readonly workflows?: WorkflowEngine | undefined;
+  readonly cluster?: ClusterAccess | undefined;
+}
+
 /**
- * The data path from a source to the delivery engine:
- * raw input → Issues (source conversion) → delivery. Workflows and routing
- * slot in between in later stages; the HTTP server knows none of this.
+ * The data path between sources and delivery: raw input → Issues → workflows
+ * (enrichment) → routing → the delivery engine. The HTTP server knows none of
+ * this; the engine calls back into `process` for Issues whose workflows read
+ * the cluster.
  */
-export class Pipeline {
-  constructor(
-    private readonly deps: {
-      readonly config: Config;
-      readonly engine: DeliveryEngine;
-      readonly log: Logger;
-      readonly metrics?: Metrics | undefined;
-    },
-  ) {}
+export class Pipeline implements IssueProcessor {
+  private engine: DeliveryEngine | undefined;
+
+  constructor(private readonly deps: PipelineDeps) {}
+
+  /** The engine to hand Issues to (set once both exist: the engine also calls back into the pipeline). */
+  attach(engine: DeliveryEngine): void {
+    this.engine = engine;
+  }
 
   /** Parses, converts and queues one Alertmanager webhook body. Never throws for bad input. */
-  ingestAlertmanager(body: Uint8Array | string): IngestOutcome {
+  async ingestAlertmanager(body: Uint8Array | string): Promise<IngestOutcome> {
     const parsed = parseWebhookBody(body);
     if (!parsed.ok) return { kind: "invalid", error: parsed.error };
     const payload = parsed.value;
     const issues = alertmanagerToIssues(payload, { clusterName: this.deps.config.clusterName, severityMap: this.deps.config.severityMap });
-    const outcome = this.submit(issues);
+    const outcome = await this.submit(issues);
     if (outcome.kind === "accepted") this.deps.metrics?.alertsReceived.inc({ source: "alertmanager" }, payload.alerts.length);
     return outcome.kind === "accepted" ? { ...outcome, alerts: payload.alerts.length } : outcome;
   }
 
   /** Queues Issues from any source. Refuses (never drops) when the backlog or store cannot take them. */
-  submit(issues: readonly Issue[]): Exclude<IngestOutcome, { kind: "invalid" }> {
+  async submit(issues: readonly Issue[]): Promise<Exclude<IngestOutcome, { kind: "invalid" }>> {
+    if (this.engine === undefined) throw new Error("Pipeline.submit before attach()");
     let result: AcceptResult;
     try {
-      result = this.deps.engine.submit(issues);
+      result = await this.engine.submit(issues);
     } catch (e) {
       if (e instanceof BacklogFullError) {
         return { kind: "unavailable", reason: "backlog_full", message: `${e.message}; retry later`, retryAfterSeconds: 30 };
@@ -54,5 +66,36 @@ export class Pipeline {
       throw e;
     }
     return { kind: "accepted", alerts: issues.length, issues: result.issues, deliveries: result.deliveries, duplicates: result.duplicates };
+  }
+
+  // ---- IssueProcessor --------------------------------------------------------
+
+  isPure(issue: Issue): boolean {
+    // Without a reachable cluster, cluster actions are skipped: nothing left to wait for.
+    return this.deps.workflows === undefined || this.deps.cluster?.reader() === undefined || this.deps.workflows.isPure(issue);
+  }
+
+  async process(issue: Issue, signal: AbortSignal): Promise<Processed> {
+    const r = await this.runWorkflows(issue, signal);
+    return { issue: r.issue, destinations: this.route(r.issue), silenced: r.silenced };
+  }
+
+  fallback(issue: Issue, error: string): Processed {
+    const noted = withEnrichment(issue, { title: "Enrichment failed", source: "kubecano", blocks: [{ type: "markdown", text: `:warning: ${error}` }] });
+    return { issue: noted, destinations: this.route(noted) };
+  }
+
+  /** Runs the workflows over an Issue (also used by `replay`, which shows the trace). */
+  async runWorkflows(issue: Issue, signal?: AbortSignal): Promise<WorkflowResult> {
+    if (this.deps.workflows === undefined) return { issue, trace: [] };
+    const r = await this.deps.workflows.run(issue, { kube: this.deps.cluster?.reader(), log: this.deps.log, ...(signal !== undefined ? { signal } : {}) });
+    const m = this.deps.metrics;
+    if (m !== undefined) for (const w of r.trace) for (const a of w.actions) m.actions.inc({ action: a.action, status: a.status });
+    return r;
+  }
+
+  /** Issue → destination names. Every destination until routes exist. */
+  route(_issue: Issue): string[] {
+    return this.deps.config.destinations.map((d) => d.name);
   }
 }

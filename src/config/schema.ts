@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { SEVERITIES } from "../core/severity.js";
 import { DESTINATION_TYPES, DESTINATION_TYPE_NAMES } from "../destinations/registry.js";
+import { enrichmentSchema, workflowsSchema } from "../workflows/schema.js";
 import { duration } from "./duration.js";
 
 /**
@@ -75,6 +76,8 @@ export const configSchema = z
       .record(z.string().min(1), z.enum(SEVERITIES))
       .default({})
       .meta({ description: "Alertmanager severity label value → Issue severity, on top of the defaults (critical → HIGH, warning → LOW...)." }),
+    workflows: workflowsSchema.meta({ description: "Workflows: triggers and enrichment actions, run after the built-in ones." }),
+    enrichment: enrichmentSchema.prefault({}),
     destinations: z
       .array(destinationSchema)
       .min(1, "configure at least one destination")

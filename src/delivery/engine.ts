@@ -7,7 +7,7 @@ import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { LogOnce } from "../observability/log-once.js";
 import { backoffDelay } from "./backoff.js";
-import type { AcceptResult, ClaimedDelivery, DeliveryStore } from "./store.js";
+import type { AcceptItem, AcceptResult, ClaimedDelivery, Delivery, DeliveryStore } from "./store.js";
 
 export type DeliveryOutcome = "success" | "retry" | "failed";
 
@@ -26,7 +26,31 @@ export interface DeliveryEvent {
 
 export interface EngineEvents {
   accepted: [issues: readonly Issue[]];
+  /** An Issue came out of the workflow stage (enriched, routed or silenced). */
+  processed: [issue: Issue, destinations: readonly string[], silenced: string | undefined];
   delivery: [event: DeliveryEvent];
+}
+
+/** The internal stage, scheduled like a destination, that runs workflows and routing. */
+export const PROCESS = "@process";
+
+export interface Processed {
+  readonly issue: Issue;
+  /** Destination names; empty when silenced. */
+  readonly destinations: readonly string[];
+  readonly silenced?: string | undefined;
+}
+
+/**
+ * Workflows and routing, as the engine sees them. `process` must not reject
+ * for an action's failure (those become enrichments); when it rejects or
+ * hangs anyway, `fallback` routes the Issue as it is, so it still goes out.
+ */
+export interface IssueProcessor {
+  /** True when processing reads nothing but the Issue: it then runs before the webhook is answered. */
+  isPure(issue: Issue): boolean;
+  process(issue: Issue, signal: AbortSignal): Promise<Processed>;
+  fallback(issue: Issue, error: string): Processed;
 }
 
 export interface EngineOptions {
@@ -35,8 +59,11 @@ export interface EngineOptions {
   readonly config: DeliveryConfig;
   readonly log: Logger;
   readonly metrics?: Metrics | undefined;
-  /** Issue → destination names. Until routing exists: every destination. */
+  /** Issue → destination names when there is no processor: every destination by default. */
   readonly route?: (issue: Issue) => readonly string[];
+  /** Workflows and routing. Issues that need cluster reads go through the durable PROCESS stage. */
+  readonly processor?: IssueProcessor | undefined;
+  readonly processing?: { readonly concurrency: number; readonly timeoutMs: number } | undefined;
   readonly now?: () => number;
   readonly random?: () => number;
 }
@@ -49,6 +76,7 @@ export interface EngineOptions {
  */
 export class DeliveryEngine extends EventEmitter<EngineEvents> {
   private readonly workers = new Map<string, Worker>();
+  private readonly processWorker: ProcessWorker | undefined;
   private readonly route: (issue: Issue) => readonly string[];
   private readonly now: () => number;
   private readonly logOnce: LogOnce;
@@ -63,22 +91,63 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
     this.route = opts.route ?? (() => names);
     this.logOnce = new LogOnce(this.now);
     for (const d of opts.destinations) this.workers.set(d.name, new Worker(d, this));
+    if (opts.processor !== undefined) this.processWorker = new ProcessWorker(opts.processor, this, opts.processing ?? { concurrency: 8, timeoutMs: 120_000 });
     opts.metrics?.queueDepth.reset();
     for (const name of names) opts.metrics?.queueDepth.set({ destination: name }, 0);
   }
 
-  /** Records the Issues and their deliveries; throws BacklogFullError / StoreUnavailableError. */
-  submit(issues: readonly Issue[]): AcceptResult {
-    const items = issues.map((issue) => ({ issue, destinations: this.route(issue).filter((n) => this.workers.has(n)) }));
+  /**
+   * Records the Issues and their deliveries (or their processing step);
+   * throws BacklogFullError / StoreUnavailableError. Issues whose workflows
+   * only read the Issue are processed first; those that need the cluster are
+   * stored for the PROCESS stage, and so is any Issue whose fingerprint
+   * already waits there (so its notifications stay in order).
+   */
+  async submit(issues: readonly Issue[]): Promise<AcceptResult> {
+    const items: AcceptItem[] = [];
+    const processor = this.opts.processor;
+    for (const issue of issues) {
+      if (processor === undefined) {
+        items.push({ issue, destinations: this.known(this.route(issue)) });
+      } else if (processor.isPure(issue) && !this.opts.store.isPending(PROCESS, issue.fingerprint)) {
+        const r = await processor.process(issue, this.shutdown.signal);
+        items.push({ issue: r.issue, destinations: r.silenced !== undefined ? [] : this.known(r.destinations) });
+        if (r.silenced !== undefined) this.opts.log.debug({ issue: issue.id, reason: r.silenced }, "silenced");
+      } else {
+        items.push({ issue, destinations: [PROCESS] });
+      }
+    }
     const result = this.opts.store.accept(items);
     const dup = new Set(result.duplicateIds);
     const accepted = dup.size === 0 ? issues : issues.filter((i) => !dup.has(i.id));
     for (const issue of accepted) this.opts.metrics?.issuesCreated.inc({ source: issue.source, severity: issue.severity });
     if (dup.size > 0) this.opts.metrics?.duplicates.inc(dup.size);
     if (accepted.length > 0) this.emit("accepted", accepted);
-    for (const w of this.workers.values()) w.pump();
+    this.pumpAll();
     this.updateDepth();
     return result;
+  }
+
+  private known(names: readonly string[]): string[] {
+    return names.filter((n) => this.workers.has(n));
+  }
+
+  /** @internal the PROCESS stage's result: deliveries exist from here on. */
+  fanOut(processing: Delivery, r: Processed): void {
+    const destinations = r.silenced !== undefined ? [] : this.known(r.destinations);
+    this.opts.store.fanOut(processing, r.issue, destinations);
+    this.emit("processed", r.issue, destinations, r.silenced);
+    for (const name of destinations) this.workers.get(name)?.pump();
+    this.updateDepth();
+  }
+
+  private pumpAll(): void {
+    this.processWorker?.pump();
+    for (const w of this.workers.values()) w.pump();
+  }
+
+  private allWorkers(): BaseWorker[] {
+    return [...(this.processWorker !== undefined ? [this.processWorker] : []), ...this.workers.values()];
   }
 
   /**
@@ -88,11 +157,11 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
    * picks such changes up on take.
    */
   start(): void {
-    for (const w of this.workers.values()) w.pump();
+    this.pumpAll();
     this.updateDepth();
     if (this.poll === undefined && !this.shutdown.signal.aborted) {
       this.poll = setInterval(() => {
-        for (const w of this.workers.values()) w.pump();
+        this.pumpAll();
         this.updateDepth();
       }, 1_000);
       this.poll.unref();
@@ -113,7 +182,7 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
     const deadline = this.now() + graceMs;
     while (this.backlog() > 0 && this.now() < deadline) {
       // Deliveries waiting for a retry later than the deadline cannot finish in time.
-      const anyDueInTime = [...this.workers.values()].some((w) => w.busy() || (this.opts.store.nextDueAt(w.name) ?? Infinity) <= deadline);
+      const anyDueInTime = this.allWorkers().some((w) => w.busy() || (this.opts.store.nextDueAt(w.name) ?? Infinity) <= deadline);
       if (!anyDueInTime) break;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, Math.max(0, Math.min(250, deadline - this.now())));
@@ -124,7 +193,7 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
       });
     }
     this.stop();
-    await Promise.all([...this.workers.values()].map((w) => w.settled()));
+    await Promise.all(this.allWorkers().map((w) => w.settled()));
     return { left: this.backlog() };
   }
 
@@ -133,7 +202,7 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
     if (this.poll !== undefined) clearInterval(this.poll);
     this.poll = undefined;
     this.shutdown.abort(new Error("kubecano is shutting down"));
-    for (const w of this.workers.values()) w.stop();
+    for (const w of this.allWorkers()) w.stop();
   }
 
   /** @internal used by workers */
@@ -177,19 +246,19 @@ interface EngineInternals {
   settledOne(): void;
 }
 
-class Worker {
-  readonly name: string;
+/** Scheduling shared by the stages: take due work up to a concurrency, sleep until the next is due. */
+abstract class BaseWorker {
   private inflight = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private stopped = false;
 
   constructor(
-    private readonly destination: Destination,
-    private readonly engine: DeliveryEngine,
-  ) {
-    this.name = destination.name;
-  }
+    readonly name: string,
+    protected readonly engine: DeliveryEngine,
+    private readonly concurrency: () => number,
+    private readonly recordAttempt: boolean,
+  ) {}
 
   busy(): boolean {
     return this.inflight.size > 0;
@@ -198,10 +267,11 @@ class Worker {
   /** Starts as many due deliveries as concurrency allows, then sleeps until the next one is due. */
   pump(): void {
     if (this.stopped) return;
-    const { store, config, now } = this.engine.internals;
+    const { store, now } = this.engine.internals;
     const t = now();
-    while (this.inflight.size < config.concurrency) {
-      const claimed = store.take(this.name, t, { recordAttempt: this.destination.findExisting !== undefined });
+    const max = this.concurrency();
+    while (this.inflight.size < max) {
+      const claimed = store.take(this.name, t, { recordAttempt: this.recordAttempt });
       if (claimed === undefined) break;
       const p: Promise<void> = this.attempt(claimed).finally(() => {
         this.inflight.delete(p);
@@ -211,7 +281,7 @@ class Worker {
       this.inflight.add(p);
     }
     const next = store.nextDueAt(this.name);
-    if (next !== undefined && next > t && this.inflight.size < config.concurrency) this.wakeAt(next);
+    if (next !== undefined && next > t && this.inflight.size < max) this.wakeAt(next);
   }
 
   stop(): void {
@@ -223,6 +293,8 @@ class Worker {
   async settled(): Promise<void> {
     await Promise.allSettled([...this.inflight]);
   }
+
+  protected abstract attempt(claimed: ClaimedDelivery): Promise<void>;
 
   private wakeAt(at: number): void {
     if (this.timer !== undefined && this.timerAt <= at) return;
@@ -236,8 +308,65 @@ class Worker {
     }, Math.min(delay, 2 ** 31 - 1));
     this.timer.unref?.();
   }
+}
 
-  private async attempt({ delivery, issue }: ClaimedDelivery): Promise<void> {
+/**
+ * The PROCESS stage: runs workflows and routing for an Issue, then turns its
+ * processing step into deliveries in one store transaction. Processing never
+ * fails for good: past its deadline, or on a bug, the Issue is routed as it
+ * is, with a note, so it still goes out.
+ */
+class ProcessWorker extends BaseWorker {
+  constructor(
+    private readonly processor: IssueProcessor,
+    engine: DeliveryEngine,
+    private readonly settings: { readonly concurrency: number; readonly timeoutMs: number },
+  ) {
+    super(PROCESS, engine, () => settings.concurrency, false);
+  }
+
+  protected async attempt({ delivery, issue }: ClaimedDelivery): Promise<void> {
+    const { store, log, shutdownSignal, now, config, random, logOnce } = this.engine.internals;
+    const { signal, timedOut, release } = attemptSignal(this.settings.timeoutMs, shutdownSignal);
+    const started = performance.now();
+    try {
+      let result: Processed;
+      try {
+        result = await raceAbort(this.processor.process(issue, signal), signal);
+      } catch (e) {
+        if (shutdownSignal.aborted) {
+          safely(log, () => store.release(delivery));
+          return;
+        }
+        const why = timedOut() ? `enrichment took longer than ${this.settings.timeoutMs} ms` : `enrichment failed: ${errorMessage(e)}`;
+        logOnce.log(log, "error", `process:${timedOut() ? "timeout" : "error"}`, { issue: issue.id }, `${why}; sending the Issue without it`);
+        result = this.processor.fallback(issue, why);
+      }
+      try {
+        this.engine.fanOut(delivery, result);
+      } catch (e) {
+        // The store could not take the result (disk full): try the whole step again later.
+        const delay = backoffDelay({ initialDelayMs: config.retry.initialDelay, maxDelayMs: config.retry.maxDelay }, delivery.attempts + 1, undefined, random);
+        logOnce.log(log, "error", "process:store", {}, `cannot record an enriched Issue: ${errorMessage(e)}; retrying in ${delay} ms`);
+        safely(log, () => store.retry(delivery, now() + delay, errorMessage(e)));
+      }
+    } finally {
+      release();
+      this.engine.internals.metrics?.enrichmentDuration.observe((performance.now() - started) / 1000);
+    }
+  }
+}
+
+/** One destination's worker: sends, then records success, a retry or a dead letter. */
+class Worker extends BaseWorker {
+  constructor(
+    private readonly destination: Destination,
+    engine: DeliveryEngine,
+  ) {
+    super(destination.name, engine, () => engine.internals.config.concurrency, destination.findExisting !== undefined);
+  }
+
+  protected async attempt({ delivery, issue }: ClaimedDelivery): Promise<void> {
     const { store, config, log, metrics, now, random, shutdownSignal, logOnce } = this.engine.internals;
     const attempt = delivery.attempts + 1;
     const { signal, timedOut, release } = attemptSignal(config.attemptTimeout, shutdownSignal);

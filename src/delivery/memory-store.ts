@@ -133,6 +133,26 @@ export class MemoryDeliveryStore implements DeliveryStore {
     this.finish(delivery, "dead", { lastError: error });
   }
 
+  fanOut(processing: Delivery, issue: Issue, destinations: readonly string[]): void {
+    const entry = this.issues.get(processing.issueId);
+    if (entry === undefined || !this.schedule.has(processing.id)) return;
+    const now = this.now();
+    const next: IssueEntry = { issue, open: entry.open, deliveries: entry.deliveries };
+    this.issues.set(issue.id, next);
+    if (this.feed.has(issue.id)) this.feed.set(issue.id, next);
+    for (const destination of destinations) {
+      const d: Delivery = { id: `${issue.id}/${destination}`, issueId: issue.id, destination, fingerprint: issue.fingerprint, seq: ++this.seq, createdAt: processing.createdAt, attempts: 0, nextAttemptAt: now };
+      this.schedule.add(d);
+      next.deliveries.set(d.id, info(d, "pending", issue));
+      next.open++;
+    }
+    this.finish(processing, "done", {});
+  }
+
+  isPending(destination: string, fingerprint: string): boolean {
+    return this.schedule.hasFingerprint(destination, fingerprint);
+  }
+
   release(delivery: Delivery): void {
     this.schedule.reschedule(delivery.id, {});
   }
@@ -146,7 +166,8 @@ export class MemoryDeliveryStore implements DeliveryStore {
     const entries = [...this.feed.values()];
     for (let i = entries.length - 1; i >= 0 && out.length < limit; i--) {
       const e = entries[i]!;
-      out.push({ issue: e.issue, deliveries: [...e.deliveries.values()] });
+      // The internal processing step is not a delivery anyone needs to see.
+      out.push({ issue: e.issue, deliveries: [...e.deliveries.values()].filter((d) => !d.destination.startsWith("@")) });
     }
     return out;
   }

@@ -102,6 +102,10 @@ export class Schedule {
     return item;
   }
 
+  hasFingerprint(destination: string, fingerprint: string): boolean {
+    return this.queues.get(destination)?.byFingerprint.has(fingerprint) ?? false;
+  }
+
   depth(destination?: string): number {
     if (destination === undefined) return this.byId.size;
     return this.queues.get(destination)?.count ?? 0;

@@ -273,6 +273,37 @@ export class SqliteDeliveryStore implements DeliveryStore {
    * the send, which may already have reached the destination, so a recorded
    * attempt stays in doubt (the next start looks before sending again).
    */
+  fanOut(processing: Delivery, issue: Issue, destinations: readonly string[]): void {
+    if (!this.schedule.has(processing.id)) return;
+    const now = this.now();
+    const added: Delivery[] = [];
+    const tx = this.db.transaction(() => {
+      // The processing step counted as one open delivery; the new ones replace it.
+      this.stmts.updateIssue.run(JSON.stringify(issue), destinations.length - 1, issue.id);
+      for (const destination of destinations) {
+        const id = `${issue.id}/${destination}`;
+        const r = this.stmts.insertDelivery.run(id, issue.id, destination, issue.fingerprint, processing.createdAt, now);
+        added.push({ id, issueId: issue.id, destination, fingerprint: issue.fingerprint, seq: Number(r.lastInsertRowid), createdAt: processing.createdAt, attempts: 0, nextAttemptAt: now });
+      }
+      this.stmts.finish.run("done", now, null, null, processing.id);
+    });
+    try {
+      tx.immediate();
+    } catch (e) {
+      throw new StoreUnavailableError(`cannot write to the state directory ${this.dir}: ${sqliteMessage(e)}`, e);
+    }
+    const entry = this.issues.get(issue.id);
+    if (entry !== undefined) entry.issue = issue;
+    for (const d of added) this.schedule.add(d);
+    if (entry !== undefined) entry.open += added.length;
+    this.schedule.remove(processing.id);
+    this.release1(processing.issueId);
+  }
+
+  isPending(destination: string, fingerprint: string): boolean {
+    return this.schedule.hasFingerprint(destination, fingerprint);
+  }
+
   release(delivery: Delivery): void {
     if (!this.schedule.has(delivery.id)) return;
     let startedAt: number | null = null;
@@ -292,7 +323,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
     const rows = this.stmts.recentIssues.all(Math.max(0, Math.min(limit, 10_000))) as { id: string; body: string }[];
     return rows.map((r) => {
       const issue = JSON.parse(r.body) as Issue;
-      const deliveries = (this.stmts.deliveriesOfIssue.all(r.id) as DeliveryRow[]).map((d) => toInfo(d, issue.title));
+      // The internal processing step is not a delivery anyone needs to see.
+      const deliveries = (this.stmts.deliveriesOfIssue.all(r.id) as DeliveryRow[]).filter((d) => !d.destination.startsWith("@")).map((d) => toInfo(d, issue.title));
       return { issue, deliveries };
     });
   }
@@ -513,6 +545,7 @@ function prepare(db: Database.Database) {
     retry: db.prepare("UPDATE deliveries SET attempts = ?, next_attempt_at = ?, last_error = ?, attempt_started_at = NULL WHERE id = ? AND state = 'pending'"),
     finish: db.prepare("UPDATE deliveries SET state = ?, finished_at = ?, remote_id = coalesce(?, remote_id), last_error = coalesce(?, last_error), next_attempt_at = NULL, attempt_started_at = NULL WHERE id = ? AND state = 'pending'"),
     setAttempts: db.prepare("UPDATE deliveries SET attempts = ? WHERE id = ?"),
+    updateIssue: db.prepare("UPDATE issues SET body = ?, open_deliveries = max(0, open_deliveries + ?) WHERE id = ?"),
     closeOne: db.prepare("UPDATE issues SET open_deliveries = max(0, open_deliveries - 1) WHERE id = ?"),
     pendingAll: db.prepare("SELECT d.*, i.body AS body FROM deliveries d LEFT JOIN issues i ON i.id = d.issue_id WHERE d.state = 'pending' ORDER BY d.seq"),
     recentIssues: db.prepare("SELECT id, body FROM issues ORDER BY received_at DESC, rowid DESC LIMIT ?"),

@@ -122,6 +122,15 @@ export interface DeliveryStore {
   kill(delivery: Delivery, error: string): void;
   /** Puts a taken delivery back unchanged (the attempt never happened: shutdown). */
   release(delivery: Delivery): void;
+  /**
+   * Finishes a taken processing step (destination PROCESS) in one
+   * transaction: the Issue's stored body becomes `issue` (enriched) and it
+   * gets one delivery per destination. Throws StoreUnavailableError when it
+   * cannot be written (the step stays taken; the caller retries it).
+   */
+  fanOut(processing: Delivery, issue: Issue, destinations: readonly string[]): void;
+  /** Whether any delivery of this fingerprint waits for (or is in) this destination. */
+  isPending(destination: string, fingerprint: string): boolean;
   /** Deliveries not finished (waiting or in flight), for one destination or all. */
   depth(destination?: string): number;
   /** Recent Issues, newest first, with the state of each of their deliveries. */

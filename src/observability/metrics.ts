@@ -16,6 +16,8 @@ export class Metrics {
   readonly httpRequests: Counter<"route" | "code">;
   readonly rejectedPayloads: Counter<"reason">;
   readonly duplicates: Counter;
+  readonly enrichmentDuration: Histogram;
+  readonly actions: Counter<"action" | "status">;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -53,6 +55,18 @@ export class Metrics {
     this.duplicates = new Counter({
       name: "kubecano_duplicate_issues_total",
       help: "Issues accepted but not delivered again: same fingerprint, status and start within the dedup window (Alertmanager HA replicas, retries).",
+      registers,
+    });
+    this.enrichmentDuration = new Histogram({
+      name: "kubecano_enrichment_duration_seconds",
+      help: "Time to run the workflows of one Issue that needed the cluster.",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.actions = new Counter({
+      name: "kubecano_workflow_actions_total",
+      help: "Workflow actions run, by action and status (ok, failed, timeout, skipped).",
+      labelNames: ["action", "status"],
       registers,
     });
   }

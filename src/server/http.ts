@@ -20,7 +20,7 @@ export interface ServerDeps {
   readonly metrics: Metrics;
   readonly version: string;
   /** Handles a complete, size-checked Alertmanager webhook body. */
-  readonly ingestAlertmanager: (body: Buffer) => IngestOutcome;
+  readonly ingestAlertmanager: (body: Buffer) => Promise<IngestOutcome>;
   /** PEM certificate and key: serve HTTPS instead of HTTP. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer } | undefined;
   /** Readiness checks beyond "listening and not shutting down". */
@@ -147,7 +147,7 @@ export function createServer(deps: ServerDeps): KubecanoServer {
       return send(res, "alerts", 413, { status: "error", error: `request body exceeds server.maxBodyBytes (${config.maxBodyBytes} bytes): lower max_alerts in Alertmanager's webhook_config or raise the limit` }, true);
     }
     if (body === "aborted") return;
-    const outcome = deps.ingestAlertmanager(body);
+    const outcome = await deps.ingestAlertmanager(body);
     switch (outcome.kind) {
       case "accepted":
         return send(res, "alerts", 202, { status: "accepted", alerts: outcome.alerts, issues: outcome.issues, deliveries: outcome.deliveries, duplicates: outcome.duplicates });

@@ -132,9 +132,9 @@ describe("DeliveryEngine", () => {
     const dests = [fake("a"), fake("b", () => new Promise((r) => setImmediate(() => r({ remoteId: "b-id" })))), fake("c")];
     const { engine, store, events, metrics } = setup(dests);
     const issues = Array.from({ length: 30 }, (_, i) => issue(`fp-${i % 7}`));
-    const accepted = engine.submit(issues.slice(0, 10));
+    const accepted = await engine.submit(issues.slice(0, 10));
     expect(accepted).toMatchObject({ issues: 10, deliveries: 30 });
-    engine.submit(issues.slice(10));
+    await engine.submit(issues.slice(10));
     await waitFor(() => expect(store.depth()).toBe(0));
     for (const d of dests) {
       const ids = d.calls.map((c) => c.issue.id);
@@ -150,7 +150,7 @@ describe("DeliveryEngine", () => {
     const stuck = fake("stuck", hang);
     const fast = fake("fast");
     const { engine, store } = setup([stuck, fast], { config: { concurrency: 2 } });
-    engine.submit(Array.from({ length: 20 }, (_, i) => issue(`fp-${i}`)));
+    await engine.submit(Array.from({ length: 20 }, (_, i) => issue(`fp-${i}`)));
     await waitFor(() => expect(fast.done).toHaveLength(20));
     // The stuck one holds its concurrency slots and nothing else.
     expect(stuck.calls).toHaveLength(2);
@@ -173,7 +173,7 @@ describe("DeliveryEngine", () => {
         clock.advanceOnRetry(e);
       },
     });
-    engine.submit([issue("fp")]);
+    await engine.submit([issue("fp")]);
     await waitFor(() => expect(d.done).toHaveLength(1));
     expect(d.calls.map((c) => c.ctx.attempt)).toEqual([1, 2, 3, 4]);
     // initialDelay 100 ms doubling per attempt, with random() = 0.5 giving 3/4 of it.
@@ -198,7 +198,7 @@ describe("DeliveryEngine", () => {
         clock.advanceOnRetry(e);
       },
     });
-    engine.submit([issue("fp")]);
+    await engine.submit([issue("fp")]);
     await waitFor(() => expect(d.done).toHaveLength(1));
     expect(delays).toEqual([100, 200, 400, 500, 500, 500]);
   });
@@ -219,7 +219,7 @@ describe("DeliveryEngine", () => {
         clock.advanceOnRetry(e);
       },
     });
-    engine.submit([issue("fp")]);
+    await engine.submit([issue("fp")]);
     await waitFor(() => expect(d.done).toHaveLength(1));
     // 5 s asked for beats the 100 ms backoff; 10 ms asked for loses to the 200 ms backoff.
     expect(delays).toEqual([5_000, 200]);
@@ -233,17 +233,17 @@ describe("DeliveryEngine", () => {
       return {};
     });
     const { engine, store, events } = setup([d], { now: clock.now, random: () => 1 });
-    engine.submit([issue("fp")]);
+    await engine.submit([issue("fp")]);
     await waitFor(() => expect(events).toHaveLength(1));
     expect(store.nextDueAt("d")).toBe(clock.now() + 100);
     // One ms early: submitting other work makes the worker look at its queue, and the retry is not taken.
     clock.set(clock.now() + 99);
     const other = issue("other");
-    engine.submit([other]);
+    await engine.submit([other]);
     await waitFor(() => expect(d.done.map((i) => i.id)).toEqual([other.id]));
     expect(d.calls).toHaveLength(2);
     clock.set(clock.now() + 1);
-    engine.submit([issue("third")]);
+    await engine.submit([issue("third")]);
     await waitFor(() => expect(d.done).toHaveLength(3));
     expect(d.calls.map((c) => c.ctx.attempt)).toEqual([1, 1, 2, 1]);
   });
@@ -253,7 +253,7 @@ describe("DeliveryEngine", () => {
       throw permanent(i.title.startsWith("auth") ? "invalid_auth" : "channel_not_found");
     });
     const { engine, store, events, logs } = setup([d]);
-    engine.submit([issue("a", "FIRING", "chan 1"), issue("b", "FIRING", "chan 2"), issue("c", "FIRING", "chan 3"), issue("d", "FIRING", "auth 1"), issue("e", "FIRING", "auth 2")]);
+    await engine.submit([issue("a", "FIRING", "chan 1"), issue("b", "FIRING", "chan 2"), issue("c", "FIRING", "chan 3"), issue("d", "FIRING", "auth 1"), issue("e", "FIRING", "auth 2")]);
     await waitFor(() => expect(events).toHaveLength(5));
     expect(d.calls).toHaveLength(5);
     expect(events.every((e) => e.outcome === "failed" && e.attempt === 1)).toBe(true);
@@ -276,7 +276,7 @@ describe("DeliveryEngine", () => {
       random: () => 1,
       onEvent: clock.advanceOnRetry,
     });
-    engine.submit([issue("fp")]);
+    await engine.submit([issue("fp")]);
     await waitFor(() => expect(events.at(-1)?.outcome).toBe("failed"));
     // Attempts at 0, 1, 2, 3, 4 and 5 s; the next would be at 6 s, past maxAge.
     expect(d.calls).toHaveLength(6);
@@ -294,7 +294,7 @@ describe("DeliveryEngine", () => {
       return {};
     });
     const { engine, events } = setup([d], { now: clock.now, random: () => 1 });
-    engine.submit([issue("fp", "FIRING", "firing"), issue("fp", "RESOLVED", "resolved"), issue("other", "FIRING", "other")]);
+    await engine.submit([issue("fp", "FIRING", "firing"), issue("fp", "RESOLVED", "resolved"), issue("other", "FIRING", "other")]);
     // The firing one waits for its retry; another fingerprint is not held up, the resolution is.
     await waitFor(() => expect(d.done.map((i) => i.title)).toEqual(["other"]));
     expect(order).not.toContain("resolved#1");
@@ -317,7 +317,7 @@ describe("DeliveryEngine", () => {
     });
     const { engine } = setup([d], { config: { concurrency: 8 } });
     const issues = Array.from({ length: 6 }, () => issue("same"));
-    engine.submit(issues);
+    await engine.submit(issues);
     await waitFor(() => expect(d.done).toHaveLength(6));
     expect(max).toBe(1);
     expect(d.done.map((i) => i.id)).toEqual(issues.map((i) => i.id));
@@ -334,7 +334,7 @@ describe("DeliveryEngine", () => {
       return {};
     });
     const { engine } = setup([d], { config: { concurrency: 3 } });
-    engine.submit(Array.from({ length: 10 }, (_, i) => issue(`fp-${i}`)));
+    await engine.submit(Array.from({ length: 10 }, (_, i) => issue(`fp-${i}`)));
     while (d.done.length < 10) {
       await waitFor(() => expect(gates.length).toBe(Math.min(3, 10 - d.done.length)));
       expect(inflight).toBeLessThanOrEqual(3);
@@ -349,13 +349,13 @@ describe("DeliveryEngine", () => {
   it("refuses work with BacklogFullError past maxBacklog; one big batch may overshoot once", async () => {
     const d = fake("d", hang);
     const { engine } = setup([d], { maxBacklog: 5 });
-    expect(engine.submit([issue("a"), issue("b"), issue("c")]).deliveries).toBe(3);
+    expect((await engine.submit([issue("a"), issue("b"), issue("c")])).deliveries).toBe(3);
     // 3 < 5 when it arrives: the whole batch of 4 gets in.
-    expect(engine.submit([issue("d"), issue("e"), issue("f"), issue("g")]).deliveries).toBe(4);
+    expect((await engine.submit([issue("d"), issue("e"), issue("f"), issue("g")])).deliveries).toBe(4);
     expect(engine.backlog()).toBe(7);
     let err: unknown;
     try {
-      engine.submit([issue("h")]);
+      await engine.submit([issue("h")]);
     } catch (e) {
       err = e;
     }
@@ -372,7 +372,7 @@ describe("DeliveryEngine", () => {
       return {};
     });
     const { engine, store } = setup([d], { config: { retry: { initialDelay: "20ms", maxDelay: "20ms", maxAge: "1h" } } });
-    engine.submit([...Array.from({ length: 20 }, (_, i) => issue(`fp-${i}`)), issue("flaky-fp", "FIRING", "flaky")]);
+    await engine.submit([...Array.from({ length: 20 }, (_, i) => issue(`fp-${i}`)), issue("flaky-fp", "FIRING", "flaky")]);
     const r = await engine.drain(10_000);
     expect(r).toEqual({ left: 0 });
     expect(d.done).toHaveLength(21);
@@ -383,7 +383,7 @@ describe("DeliveryEngine", () => {
     const stuck = fake("stuck", hang);
     const fine = fake("fine");
     const { engine, store } = setup([stuck, fine], { config: { concurrency: 2 } });
-    engine.submit(Array.from({ length: 5 }, (_, i) => issue(`fp-${i}`)));
+    await engine.submit(Array.from({ length: 5 }, (_, i) => issue(`fp-${i}`)));
     const r = await engine.drain(200);
     expect(r.left).toBe(5);
     expect(fine.done).toHaveLength(5);
@@ -399,7 +399,7 @@ describe("DeliveryEngine", () => {
       throw retryable();
     });
     const { engine, events } = setup([d], { config: { retry: { initialDelay: "10m", maxDelay: "10m", maxAge: "1h" } } });
-    engine.submit([issue("fp")]);
+    await engine.submit([issue("fp")]);
     await waitFor(() => expect(events).toHaveLength(1));
     const r = await engine.drain(60_000);
     expect(r).toEqual({ left: 1 });
@@ -411,7 +411,7 @@ describe("DeliveryEngine", () => {
       throw new TypeError("cannot read properties of undefined");
     });
     const { engine, store, events } = setup([d]);
-    engine.submit([issue("fp")]);
+    await engine.submit([issue("fp")]);
     await waitFor(() => expect(events).toHaveLength(1));
     expect(events[0]).toMatchObject({ outcome: "failed", code: "internal_error", error: "internal error: cannot read properties of undefined" });
     expect(events[0]!.hint).toMatch(/bug in kubecano/);
@@ -422,7 +422,7 @@ describe("DeliveryEngine", () => {
   it("attemptTimeout aborts a hung send and retries it", async () => {
     const d = fake("d", (call) => (call.ctx.attempt === 1 ? hang(call) : {}));
     const { engine, events } = setup([d], { config: { attemptTimeout: "50ms", retry: { initialDelay: "10ms", maxDelay: "10ms", maxAge: "1h" } } });
-    engine.submit([issue("fp")]);
+    await engine.submit([issue("fp")]);
     await waitFor(() => expect(d.done).toHaveLength(1));
     expect(events.map((e) => `${e.outcome}:${e.code ?? ""}`)).toEqual(["retry:timeout", "success:"]);
     expect(events[0]!.error).toBe("no answer within 50 ms");
@@ -433,7 +433,7 @@ describe("DeliveryEngine", () => {
     let n = 0;
     const d = fake("d", () => (++n === 1 ? new Promise<SendResult>(() => undefined) : {}));
     const { engine, events } = setup([d], { config: { attemptTimeout: "30ms", retry: { initialDelay: "10ms", maxDelay: "10ms", maxAge: "1h" } } });
-    engine.submit([issue("fp")]);
+    await engine.submit([issue("fp")]);
     await waitFor(() => expect(events.map((e) => e.outcome)).toEqual(["retry", "success"]));
   });
 
@@ -449,7 +449,7 @@ describe("DeliveryEngine", () => {
       route: (i) => (i.title === "to-b" ? ["b", "nope"] : ["a"]),
     });
     engines.push(engine);
-    expect(engine.submit([issue("x", "FIRING", "to-b"), issue("y", "FIRING", "to-a")]).deliveries).toBe(2);
+    expect((await engine.submit([issue("x", "FIRING", "to-b"), issue("y", "FIRING", "to-a")])).deliveries).toBe(2);
     await waitFor(() => expect(store.depth()).toBe(0));
     expect(a.calls.map((c) => c.issue.title)).toEqual(["to-a"]);
     expect(b.calls.map((c) => c.issue.title)).toEqual(["to-b"]);

@@ -65,7 +65,7 @@ async function start(server: Record<string, unknown> = {}, before?: (s: Kubecano
     log: createLogger({ stream, format: "json", level: "debug" }),
     metrics,
     version: "9.9.9-test",
-    ingestAlertmanager: (body) => {
+    ingestAlertmanager: async (body) => {
       h.received.push(body);
       return h.ingest(body);
     },

@@ -1,0 +1,71 @@
+import { workflowSchema, type WorkflowConfig } from "./schema.js";
+
+/**
+ * The built-in workflows. Each can be disabled (`{ name, enabled: false }`)
+ * or replaced (a workflow with the same name) in the config, and all of them
+ * with `enrichment.defaults: false`. They run before user workflows, in this
+ * order. Labels and links are not repeated here: every destination shows the
+ * alert's labels and its runbook, graph, dashboard and silence links.
+ */
+const RAW = [
+  {
+    name: "silence-watchdog",
+    triggers: [{ on_alertmanager_alert: { alert_name: ["Watchdog", "InfoInhibitor"] } }],
+    actions: [{ silence: { reason: "Watchdog and InfoInhibitor always fire: they exist for Alertmanager's plumbing, not for people" } }],
+    stop: true,
+  },
+  {
+    name: "crashloop-context",
+    triggers: [{ on_alertmanager_alert: { alert_name: "KubePodCrashLooping", status: "firing" } }],
+    actions: [{ pod_status: {} }, { pod_logs: { previous: true, tail_lines: 200 } }, { pod_events: {} }],
+  },
+  {
+    name: "pod-not-ready-context",
+    triggers: [{ on_alertmanager_alert: { alert_name: ["KubePodNotReady", "KubeContainerWaiting"], status: "firing" } }],
+    actions: [{ pod_status: {} }, { pod_events: {} }, { pod_logs: { previous: "auto", tail_lines: 100 } }],
+  },
+  {
+    name: "job-failed-context",
+    triggers: [{ on_alertmanager_alert: { alert_name: ["KubeJobFailed", "KubeJobNotCompleted"], status: "firing" } }],
+    actions: [{ job_info: { logs: true, tail_lines: 100 } }],
+  },
+  {
+    name: "rollout-context",
+    triggers: [
+      {
+        on_alertmanager_alert: {
+          alert_name: ["KubeDeploymentReplicasMismatch", "KubeDeploymentRolloutStuck", "KubeStatefulSetReplicasMismatch", "KubeStatefulSetUpdateNotRolledOut", "KubeDaemonSetRolloutStuck", "KubeDaemonSetNotScheduled"],
+          status: "firing",
+        },
+      },
+    ],
+    actions: [{ resource_owner: {} }, { pod_events: {} }],
+  },
+  {
+    name: "node-not-ready-context",
+    triggers: [{ on_alertmanager_alert: { alert_name: ["KubeNodeNotReady", "KubeNodeUnreachable", "KubeNodePressure", "KubeletDown"], status: "firing" } }],
+    actions: [{ node_info: {} }],
+  },
+  {
+    name: "oom-context",
+    triggers: [
+      { on_alertmanager_alert: { alert_name: "/oom/i", status: "firing" } },
+      { on_alertmanager_alert: { labels: { reason: "OOMKilled" }, status: "firing" } },
+    ],
+    actions: [{ pod_status: {} }],
+  },
+  {
+    name: "alert-annotations",
+    triggers: [{ on_alertmanager_alert: {} }],
+    actions: [
+      {
+        annotations_table: {
+          title: "More annotations",
+          exclude: ["summary", "description", "message", "runbook_url", "runbook", "dashboard_url", "grafana_url", "dashboard"],
+        },
+      },
+    ],
+  },
+];
+
+export const DEFAULT_WORKFLOWS: readonly WorkflowConfig[] = RAW.map((w) => workflowSchema.parse(w));

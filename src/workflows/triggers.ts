@@ -1,0 +1,62 @@
+import type { Issue } from "../core/issue.js";
+import { compilePatterns, type PatternInput } from "../core/match.js";
+import type { TriggerConfig } from "./schema.js";
+
+export type MatchResult = { readonly ok: true; readonly why: string } | { readonly ok: false; readonly why: string };
+
+export interface CompiledTrigger {
+  /** "on_alertmanager_alert alert_name=KubePodCrashLooping status=firing" */
+  readonly description: string;
+  match(issue: Issue): MatchResult;
+}
+
+interface Check {
+  readonly what: string;
+  test(issue: Issue): boolean;
+  value(issue: Issue): string | undefined;
+}
+
+/** Compiles a trigger to a pure predicate that can say why it did not match. */
+export function compileTrigger(t: TriggerConfig): CompiledTrigger {
+  const kind = "on_alertmanager_alert" in t ? "on_alertmanager_alert" : "on_issue";
+  const m = "on_alertmanager_alert" in t ? t.on_alertmanager_alert : t.on_issue;
+  const checks: Check[] = [];
+  const parts: string[] = [kind];
+  if (kind === "on_alertmanager_alert") checks.push({ what: "source", test: (i) => i.source === "prometheus", value: (i) => i.source });
+  const pat = (what: string, input: PatternInput | undefined, value: (i: Issue) => string | undefined): void => {
+    if (input === undefined) return;
+    const p = compilePatterns(input);
+    parts.push(`${what}=${p.source}`);
+    checks.push({ what, test: (i) => p.test(value(i)), value });
+  };
+  pat("alert_name", m.alert_name, (i) => i.aggregationKey);
+  if (m.status !== "all") {
+    const want = m.status === "firing" ? "FIRING" : "RESOLVED";
+    parts.push(`status=${m.status}`);
+    checks.push({ what: "status", test: (i) => i.status === want, value: (i) => i.status.toLowerCase() });
+  }
+  pat("severity", m.severity, (i) => i.severity);
+  pat("namespace", m.namespace, (i) => i.subject.namespace ?? i.subject.labels["namespace"]);
+  for (const [label, input] of Object.entries(m.labels ?? {})) pat(`labels.${label}`, input, (i) => i.subject.labels[label]);
+  if ("on_issue" in t) {
+    pat("source", t.on_issue.source, (i) => i.source);
+    if (t.on_issue.type !== undefined) {
+      const want = t.on_issue.type;
+      parts.push(`type=${want}`);
+      checks.push({ what: "type", test: (i) => i.type === want, value: (i) => i.type });
+    }
+  }
+  const description = parts.join(" ");
+  return {
+    description,
+    match(issue) {
+      for (const c of checks) {
+        if (!c.test(issue)) {
+          const v = c.value(issue);
+          return { ok: false, why: c.what === "source" ? "not an Alertmanager alert" : `${c.what} ${v === undefined ? "is not set" : JSON.stringify(v)} does not match` };
+        }
+      }
+      return { ok: true, why: description };
+    },
+  };
+}

@@ -268,11 +268,6 @@ export class SqliteDeliveryStore implements DeliveryStore {
     this.write(() => this.finishTx({ ...delivery, attempts: delivery.attempts + 1 }, "dead", null, truncateError(error)));
   }
 
-  /**
-   * The attempt marker stays: a release comes from a shutdown that aborted
-   * the send, which may already have reached the destination, so a recorded
-   * attempt stays in doubt (the next start looks before sending again).
-   */
   fanOut(processing: Delivery, issue: Issue, destinations: readonly string[]): void {
     if (!this.schedule.has(processing.id)) return;
     const now = this.now();
@@ -304,6 +299,11 @@ export class SqliteDeliveryStore implements DeliveryStore {
     return this.schedule.hasFingerprint(destination, fingerprint);
   }
 
+  /**
+   * The attempt marker stays: a release comes from a shutdown that aborted
+   * the send, which may already have reached the destination, so a recorded
+   * attempt stays in doubt (the next start looks before sending again).
+   */
   release(delivery: Delivery): void {
     if (!this.schedule.has(delivery.id)) return;
     let startedAt: number | null = null;

@@ -120,7 +120,11 @@ export interface DeliveryStore {
   retry(delivery: Delivery, nextAttemptAt: number, error: string): void;
   /** Gives up on a delivery (a permanent failure or too old): a dead letter. */
   kill(delivery: Delivery, error: string): void;
-  /** Puts a taken delivery back unchanged (the attempt never happened: shutdown). */
+  /**
+   * Puts a taken delivery back without counting an attempt (shutdown). A
+   * recorded attempt (TakeOptions.recordAttempt) stays in doubt: the aborted
+   * send may have reached the destination.
+   */
   release(delivery: Delivery): void;
   /**
    * Finishes a taken processing step (destination PROCESS) in one

@@ -64,6 +64,10 @@ Docs: README.md`,
     .option("--shutdown-grace <duration>", "how long SIGTERM waits for deliveries, e.g. 20s (default: delivery.shutdownGrace)", parseDurationArg)
     .option("--tls-cert <file>", "serve HTTPS with this PEM certificate (with --tls-key)")
     .option("--tls-key <file>", "PEM private key for --tls-cert")
+    .option("--record <dir>", "save every accepted webhook request as a file that `kubecano replay` takes")
+    .option("--no-cluster", "do not read the cluster: send Issues without enrichment")
+    .option("--kubeconfig <file>", "kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)")
+    .option("--context <name>", "kubeconfig context to use")
     .addHelpText(
       "after",
       `
@@ -82,10 +86,40 @@ Alerts are answered 202 only once stored in the state directory; a restart (even
 loses nothing that was acknowledged. Stops on SIGTERM or Ctrl-C: stops accepting, delivers
 for up to --shutdown-grace (20s), and keeps the rest for the next start.`,
     )
-    .action(async (opts: { host?: string; port?: number; stateDir?: string; ephemeral?: boolean; shutdownGrace?: number; tlsCert?: string; tlsKey?: string }, cmd: Command) => {
+    .action(async (opts: { host?: string; port?: number; stateDir?: string; ephemeral?: boolean; shutdownGrace?: number; tlsCert?: string; tlsKey?: string; record?: string; cluster: boolean; kubeconfig?: string; context?: string }, cmd: Command) => {
       const { listen } = await import("./commands/listen.js");
       const { shutdownGrace, ...rest } = opts;
       setExit(await listen({ ...globals(cmd), ...rest, ...(shutdownGrace !== undefined ? { shutdownGraceMs: shutdownGrace } : {}) }, io));
+    });
+
+  program
+    .command("replay")
+    .description("run saved alerts through the pipeline (workflows, cluster enrichment, routing) and show or send the result")
+    .argument("<inputs...>", "files or directories (.json, .ndjson, .jsonl), or - for stdin")
+    .option("--dry-run", "render what each destination would get and send nothing")
+    .addOption(new Option("-o, --output <format>", "text: a terminal preview; json: every rendered payload; slack: the Block Kit JSON").choices(["text", "json", "slack"]).default("text"))
+    .option("--explain", "show which workflows matched and why, each action's result and timing, and the destinations chosen")
+    .option("--no-cluster", "skip enrichment that reads the cluster")
+    .option("--kubeconfig <file>", "kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)")
+    .option("--context <name>", "kubeconfig context to use")
+    .addHelpText(
+      "after",
+      `
+Inputs: an Alertmanager webhook body, a captured request ({headers, body}, what
+\`listen --record\` writes), one alert object, a JSON array of them, or NDJSON.
+
+Exit codes: 0 ok, 1 a delivery failed, 2 bad input or config.
+
+Examples:
+  $ kubecano replay alert.json --dry-run --explain
+  $ kubecano replay recorded/ --dry-run -o json > payloads.json
+  $ kubecano replay alert.json --dry-run -o slack | jq '.[0].message.blocks'
+  $ kubectl get --raw ... | kubecano replay - --context prod --dry-run
+  $ kubecano replay alert.json -c kubecano.config.yaml      # really sends`,
+    )
+    .action(async (inputs: string[], opts: { dryRun?: boolean; output: "text" | "json" | "slack"; explain?: boolean; cluster: boolean; kubeconfig?: string; context?: string }, cmd: Command) => {
+      const { replay } = await import("./commands/replay.js");
+      setExit(await replay({ ...globals(cmd), inputs, dryRun: opts.dryRun === true, output: opts.output, explain: opts.explain === true, cluster: opts.cluster, kubeconfig: opts.kubeconfig, context: opts.context }, io));
     });
 
   program

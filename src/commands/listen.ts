@@ -9,6 +9,7 @@ import { closeDestinations, createDestinations } from "../destinations/index.js"
 import { ExitCode, InputError, OperationError } from "../errors.js";
 import { Metrics } from "../observability/metrics.js";
 import { createServer } from "../server/http.js";
+import { Recorder } from "../server/record.js";
 import { VERSION } from "../version.js";
 import { commandContext, describeConfigSource } from "./common.js";
 import { createPipeline, type ClusterFlags } from "./setup.js";
@@ -22,6 +23,8 @@ export interface ListenOptions extends GlobalOptions, ClusterFlags {
   readonly shutdownGraceMs?: number;
   readonly tlsCert?: string;
   readonly tlsKey?: string;
+  /** --record DIR: keep every accepted webhook request for `kubecano replay`. */
+  readonly record?: string;
   /** Resolves when the server should stop; default: SIGTERM or SIGINT. Tests pass their own. */
   readonly until?: Promise<unknown>;
   /** Called once listening, with the bound address (tests use port 0). */
@@ -47,6 +50,14 @@ export async function listen(opts: ListenOptions, io: Io): Promise<number> {
     delivery: { ...base.delivery, ...(opts.shutdownGraceMs !== undefined ? { shutdownGrace: opts.shutdownGraceMs } : {}) },
   };
   const tls = tlsFiles !== undefined ? await readTls(tlsFiles.certFile, tlsFiles.keyFile) : undefined;
+  let recorder: Recorder | undefined;
+  if (opts.record !== undefined) {
+    try {
+      recorder = await Recorder.open(opts.record, log);
+    } catch (e) {
+      throw new InputError(`cannot record into ${opts.record}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, "give --record a directory kubecano can create and write");
+    }
+  }
 
   const stateDir = opts.ephemeral === true ? ":memory:" : resolveStateDir(opts.stateDir, base.stateDir, io.env);
   let store: SqliteDeliveryStore;
@@ -93,7 +104,11 @@ export async function listen(opts: ListenOptions, io: Io): Promise<number> {
       metrics,
       version: VERSION,
       tls,
-      ingestAlertmanager: (body) => pipeline.pipeline.ingestAlertmanager(body),
+      ingestAlertmanager: async (body, meta) => {
+        const outcome = await pipeline.pipeline.ingestAlertmanager(body);
+        if (outcome.kind === "accepted") recorder?.record(body, meta);
+        return outcome;
+      },
       readiness: () => {
         const why = store.unavailableReason();
         // An unreachable cluster costs enrichment, not alerts: reported, but still ready.
@@ -183,7 +198,8 @@ function listenError(e: unknown, host: string, port: number): unknown {
   if (code === "EADDRINUSE") return new OperationError(`cannot listen on ${host}:${port}: the port is in use`, "stop the other process or choose another port with --port");
   if (code === "EACCES") return new OperationError(`cannot listen on ${host}:${port}: permission denied`, "ports below 1024 need privileges: use --port 8080");
   if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") return new OperationError(`cannot listen on ${host}: no such local address`, "use --host 0.0.0.0 or 127.0.0.1");
-  if (code === "ERR_SSL_NO_START_LINE" || /PEM|certificate|key/i.test(String((e as Error).message))) return new InputError(`cannot serve TLS: ${(e as Error).message}`, "check that --tls-cert and --tls-key are PEM files that belong together");
+  // Any OpenSSL error here comes from the certificate or key (e.g. ERR_OSSL_UNSUPPORTED for a file that is no key at all).
+  if (code === "ERR_SSL_NO_START_LINE" || (typeof code === "string" && code.startsWith("ERR_OSSL")) || /PEM|certificate|key/i.test(String((e as Error).message))) return new InputError(`cannot serve TLS: ${(e as Error).message}`, "check that --tls-cert and --tls-key are PEM files that belong together");
   return e;
 }
 

@@ -9,6 +9,8 @@ import type { Logger } from "../observability/logger.js";
 export interface Destination {
   readonly name: string;
   readonly type: string;
+  /** What `send` would send, without sending it (`replay --dry-run`). Pure. */
+  render(issue: Issue): Rendered;
   send(issue: Issue, ctx: SendContext): Promise<SendResult>;
   /**
    * For a delivery whose earlier attempt may have reached the destination
@@ -29,6 +31,9 @@ export interface SendContext {
   readonly attempt: number;
   readonly log: Logger;
 }
+
+/** A destination's payload for an Issue: JSON it would post, or text it would print. */
+export type Rendered = { readonly kind: "json"; readonly body: unknown } | { readonly kind: "text"; readonly body: string };
 
 export interface FindContext {
   /** When the in-doubt attempt started (epoch ms): nothing older needs looking at. */

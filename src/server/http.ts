@@ -14,13 +14,19 @@ export interface ReadyCheck {
   readonly detail?: string;
 }
 
+/** What the pipeline may know about the request besides its body (for `listen --record`). */
+export interface RequestMeta {
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
 export interface ServerDeps {
   readonly config: ServerConfig;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly version: string;
   /** Handles a complete, size-checked Alertmanager webhook body. */
-  readonly ingestAlertmanager: (body: Buffer) => Promise<IngestOutcome>;
+  readonly ingestAlertmanager: (body: Buffer, request: RequestMeta) => Promise<IngestOutcome>;
   /** PEM certificate and key: serve HTTPS instead of HTTP. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer } | undefined;
   /** Readiness checks beyond "listening and not shutting down". */
@@ -147,7 +153,7 @@ export function createServer(deps: ServerDeps): KubecanoServer {
       return send(res, "alerts", 413, { status: "error", error: `request body exceeds server.maxBodyBytes (${config.maxBodyBytes} bytes): lower max_alerts in Alertmanager's webhook_config or raise the limit` }, true);
     }
     if (body === "aborted") return;
-    const outcome = await deps.ingestAlertmanager(body);
+    const outcome = await deps.ingestAlertmanager(body, { path: pathOf(req), headers: req.headers });
     switch (outcome.kind) {
       case "accepted":
         return send(res, "alerts", 202, { status: "accepted", alerts: outcome.alerts, issues: outcome.issues, deliveries: outcome.deliveries, duplicates: outcome.duplicates });

@@ -12,6 +12,8 @@ export interface CompiledTrigger {
 
 interface Check {
   readonly what: string;
+  /** The pattern, for "does not match X". */
+  readonly want?: string;
   test(issue: Issue): boolean;
   value(issue: Issue): string | undefined;
 }
@@ -27,13 +29,13 @@ export function compileTrigger(t: TriggerConfig): CompiledTrigger {
     if (input === undefined) return;
     const p = compilePatterns(input);
     parts.push(`${what}=${p.source}`);
-    checks.push({ what, test: (i) => p.test(value(i)), value });
+    checks.push({ what, want: p.source, test: (i) => p.test(value(i)), value });
   };
   pat("alert_name", m.alert_name, (i) => i.aggregationKey);
   if (m.status !== "all") {
     const want = m.status === "firing" ? "FIRING" : "RESOLVED";
     parts.push(`status=${m.status}`);
-    checks.push({ what: "status", test: (i) => i.status === want, value: (i) => i.status.toLowerCase() });
+    checks.push({ what: "status", want: m.status, test: (i) => i.status === want, value: (i) => i.status.toLowerCase() });
   }
   pat("severity", m.severity, (i) => i.severity);
   pat("namespace", m.namespace, (i) => i.subject.namespace ?? i.subject.labels["namespace"]);
@@ -43,7 +45,7 @@ export function compileTrigger(t: TriggerConfig): CompiledTrigger {
     if (t.on_issue.type !== undefined) {
       const want = t.on_issue.type;
       parts.push(`type=${want}`);
-      checks.push({ what: "type", test: (i) => i.type === want, value: (i) => i.type });
+      checks.push({ what: "type", want, test: (i) => i.type === want, value: (i) => i.type });
     }
   }
   const description = parts.join(" ");
@@ -53,7 +55,8 @@ export function compileTrigger(t: TriggerConfig): CompiledTrigger {
       for (const c of checks) {
         if (!c.test(issue)) {
           const v = c.value(issue);
-          return { ok: false, why: c.what === "source" ? "not an Alertmanager alert" : `${c.what} ${v === undefined ? "is not set" : JSON.stringify(v)} does not match` };
+          if (c.what === "source") return { ok: false, why: "not an Alertmanager alert" };
+          return { ok: false, why: v === undefined ? `${c.what} is not set (wanted ${c.want ?? "a value"})` : `${c.what} ${JSON.stringify(v)} does not match ${c.want ?? ""}`.trimEnd() };
         }
       }
       return { ok: true, why: description };

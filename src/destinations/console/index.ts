@@ -8,11 +8,13 @@ export function create(name: string, params: ConsoleParams, deps: DestinationDep
   const stream = (params.output === "stderr" ? deps.stderr ?? process.stderr : deps.stdout ?? process.stdout) as NodeJS.WritableStream & { isTTY?: boolean };
   const color =
     params.color === "always" ? true : params.color === "never" ? false : stream.isTTY === true && process.env["NO_COLOR"] === undefined;
+  const render = (issue: Issue): string => (params.format === "json" ? `${JSON.stringify(issue)}\n` : `${renderConsole(issue, { color })}\n`);
   return {
     name,
     type: "console",
+    render: (issue) => ({ kind: "text", body: render(issue) }),
     send(issue: Issue): Promise<SendResult> {
-      const text = params.format === "json" ? `${JSON.stringify(issue)}\n` : `${renderConsole(issue, { color })}\n`;
+      const text = render(issue);
       return new Promise((resolve, reject) => {
         stream.write(text, (err) =>
           err

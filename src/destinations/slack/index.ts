@@ -36,6 +36,10 @@ function botDestination(name: string, params: SlackParams, deps: DestinationDeps
   return {
     name,
     type: "slack",
+    render(issue: Issue) {
+      const msg = renderSlack(issue, { metadata: true });
+      return { kind: "json", body: { channel, ...msg, ...(params.username !== undefined ? { username: params.username } : {}), ...(params.icon_emoji !== undefined ? { icon_emoji: params.icon_emoji } : {}), unfurl_links: false, unfurl_media: false } };
+    },
     async findExisting(issue: Issue, ctx: FindContext): Promise<SendResult | undefined> {
       const id = await channelId();
       if (id === undefined) return undefined;
@@ -88,16 +92,16 @@ function botDestination(name: string, params: SlackParams, deps: DestinationDeps
 function webhookDestination(name: string, params: SlackParams): Destination {
   const url = params.webhook_url!;
   const target = safeTarget(url);
+  const payload = (issue: Issue): Record<string, unknown> => {
+    const msg = renderSlack(issue, { metadata: false });
+    return { text: msg.text, blocks: msg.blocks, attachments: msg.attachments, unfurl_links: false, unfurl_media: false };
+  };
   return {
     name,
     type: "slack",
+    render: (issue) => ({ kind: "json", body: payload(issue) }),
     async send(issue: Issue, ctx: SendContext): Promise<SendResult> {
-      const msg = renderSlack(issue, { metadata: false });
-      const res = await postJson(
-        url,
-        { text: msg.text, blocks: msg.blocks, attachments: msg.attachments, unfurl_links: false, unfurl_media: false },
-        { signal: ctx.signal, timeoutMs: params.timeout },
-      );
+      const res = await postJson(url, payload(issue), { signal: ctx.signal, timeoutMs: params.timeout });
       if (res.status >= 200 && res.status < 300) return { detail: `posted to the incoming webhook at ${target}` };
       const code = res.text.trim().split(/\s/)[0] ?? "";
       const known = WEBHOOK_ERRORS[code];

@@ -7,6 +7,7 @@ export const silence = defineAction({
   kind: "pure",
   params: z.strictObject({ reason: z.string().min(1).optional() }),
   run(p) {
-    return { silence: p.reason ?? "silenced by a workflow" };
+    const reason = p.reason ?? "silenced by a workflow";
+    return { silence: reason, note: reason };
   },
 });

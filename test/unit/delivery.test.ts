@@ -43,6 +43,7 @@ function fake(name: string, behave: (call: Call, n: number) => Promise<SendResul
   return {
     name,
     type: "fake",
+    render: () => ({ kind: "text", body: "" }),
     calls,
     done,
     async send(i, ctx) {

@@ -51,6 +51,7 @@ function destination(
   const d: Recorder = {
     name,
     type: "fake",
+    render: () => ({ kind: "text", body: "" }),
     sends,
     finds,
     async send(i, ctx) {

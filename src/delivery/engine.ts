@@ -371,6 +371,7 @@ class Worker extends BaseWorker {
     const attempt = delivery.attempts + 1;
     const { signal, timedOut, release } = attemptSignal(config.attemptTimeout, shutdownSignal);
     const started = performance.now();
+    const attemptStartedAt = now();
     const dlog = log.child({ destination: this.name, issue: issue.id, fingerprint: issue.fingerprint, attempt });
     try {
       let result: SendResult | undefined;
@@ -396,7 +397,9 @@ class Worker extends BaseWorker {
       const tooOld = t + delay - delivery.createdAt > config.retry.maxAge;
       const base = { issueId: issue.id, fingerprint: issue.fingerprint, destination: this.name, attempt, error: err.message, code: err.code, hint: err.hint };
       if (err.retryable && !tooOld) {
-        safely(log, () => store.retry(delivery, t + delay, err.message));
+        // A send that may have landed stays in doubt: the next attempt looks before sending again.
+        const inDoubt = err.maybeDelivered && this.destination.findExisting !== undefined ? (delivery.inDoubtSince ?? attemptStartedAt) : undefined;
+        safely(log, () => store.retry(delivery, t + delay, err.message, inDoubt));
         metrics?.deliveries.inc({ destination: this.name, outcome: "retry" });
         logOnce.log(dlog, "warn", `${this.name}:retry:${err.code}`, { code: err.code, retryInMs: delay }, `delivery to ${this.name} failed, will retry: ${err.message}`);
         this.engine.internals.emitDelivery({ ...base, outcome: "retry", nextAttemptAt: t + delay });
@@ -417,7 +420,7 @@ class Worker extends BaseWorker {
 /** Anything a destination throws, as a DeliveryError. Unknown errors are bugs: not retried. */
 export function toDeliveryError(e: unknown, timedOut: boolean, timeoutMs: number): DeliveryError {
   if (e instanceof DeliveryError) return e;
-  if (timedOut) return new DeliveryError(`no answer within ${timeoutMs} ms`, { retryable: true, code: "timeout" });
+  if (timedOut) return new DeliveryError(`no answer within ${timeoutMs} ms`, { retryable: true, code: "timeout", maybeDelivered: true });
   return new DeliveryError(`internal error: ${errorMessage(e)}`, {
     retryable: false,
     code: "internal_error",

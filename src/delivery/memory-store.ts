@@ -117,10 +117,10 @@ export class MemoryDeliveryStore implements DeliveryStore {
     this.finish(delivery, "done", { remoteId });
   }
 
-  retry(delivery: Delivery, nextAttemptAt: number, error: string): void {
+  retry(delivery: Delivery, nextAttemptAt: number, error: string, inDoubtSince?: number): void {
     if (!this.schedule.has(delivery.id)) return;
     const attempts = delivery.attempts + 1;
-    this.schedule.reschedule(delivery.id, { attempts, nextAttemptAt, lastError: error, inDoubtSince: undefined });
+    this.schedule.reschedule(delivery.id, { attempts, nextAttemptAt, lastError: error, inDoubtSince });
     const entry = this.issues.get(delivery.issueId);
     const prev = entry?.deliveries.get(delivery.id);
     if (entry !== undefined && prev !== undefined) entry.deliveries.set(delivery.id, { ...prev, attempts, nextAttemptAt, lastError: error });

@@ -35,15 +35,21 @@ export class Schedule {
     return this.byId.get(id);
   }
 
-  /** Adds a delivery; deliveries must be added in seq order per (destination, fingerprint). */
-  add(d: Delivery): void {
+  /**
+   * Adds a delivery; deliveries must be added in seq order per (destination,
+   * fingerprint). `taken`: it is in flight already (a rebuild of the
+   * schedule): it waits in its line without entering the heap, until
+   * rescheduled or removed.
+   */
+  add(d: Delivery, opts: { taken?: boolean } = {}): void {
     const item: ScheduledDelivery = { ...d };
     const q = this.queue(d.destination);
     this.byId.set(d.id, item);
+    if (opts.taken === true) this.taken.add(d.id);
     const list = q.byFingerprint.get(d.fingerprint);
     if (list === undefined) {
       q.byFingerprint.set(d.fingerprint, [item]);
-      q.heads.push(item);
+      if (opts.taken !== true) q.heads.push(item);
     } else {
       list.push(item);
     }
@@ -113,11 +119,6 @@ export class Schedule {
 
   isTaken(id: string): boolean {
     return this.taken.has(id);
-  }
-
-  /** Marks a delivery as in flight without taking it (after a rebuild of the schedule). */
-  markTaken(id: string): void {
-    if (this.byId.has(id)) this.taken.add(id);
   }
 
   takenIds(): string[] {

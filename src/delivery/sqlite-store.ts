@@ -255,11 +255,11 @@ export class SqliteDeliveryStore implements DeliveryStore {
     this.write(() => this.finishTx(delivery, "done", remoteId ?? null, null));
   }
 
-  retry(delivery: Delivery, nextAttemptAt: number, error: string): void {
+  retry(delivery: Delivery, nextAttemptAt: number, error: string, inDoubtSince?: number): void {
     if (!this.schedule.has(delivery.id)) return;
     const attempts = delivery.attempts + 1;
-    this.schedule.reschedule(delivery.id, { attempts, nextAttemptAt, lastError: error, inDoubtSince: undefined });
-    this.write(() => this.stmts.retry.run(attempts, nextAttemptAt, truncateError(error), delivery.id));
+    this.schedule.reschedule(delivery.id, { attempts, nextAttemptAt, lastError: error, inDoubtSince });
+    this.write(() => this.stmts.retry.run(attempts, nextAttemptAt, truncateError(error), inDoubtSince ?? null, delivery.id));
   }
 
   kill(delivery: Delivery, error: string): void {
@@ -475,9 +475,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
       const entry = this.issues.get(r.issue_id);
       if (entry === undefined) this.issues.set(r.issue_id, { issue: JSON.parse(r.body) as Issue, open: 1 });
       else entry.open++;
-      this.schedule.add(rowToDelivery(r));
+      this.schedule.add(rowToDelivery(r), { taken: inFlight.has(r.id) });
     }
-    for (const id of inFlight) this.schedule.markTaken(id);
     this.dataVersion = this.db.pragma("data_version", { simple: true }) as number;
   }
 
@@ -542,7 +541,7 @@ function prepare(db: Database.Database) {
     // The first unfinished attempt's time is kept: what it may have created is older than a later attempt.
     markAttempt: db.prepare("UPDATE deliveries SET attempt_started_at = coalesce(attempt_started_at, ?) WHERE id = ?"),
     attemptStartedAt: db.prepare("SELECT attempt_started_at FROM deliveries WHERE id = ?"),
-    retry: db.prepare("UPDATE deliveries SET attempts = ?, next_attempt_at = ?, last_error = ?, attempt_started_at = NULL WHERE id = ? AND state = 'pending'"),
+    retry: db.prepare("UPDATE deliveries SET attempts = ?, next_attempt_at = ?, last_error = ?, attempt_started_at = ? WHERE id = ? AND state = 'pending'"),
     finish: db.prepare("UPDATE deliveries SET state = ?, finished_at = ?, remote_id = coalesce(?, remote_id), last_error = coalesce(?, last_error), next_attempt_at = NULL, attempt_started_at = NULL WHERE id = ? AND state = 'pending'"),
     setAttempts: db.prepare("UPDATE deliveries SET attempts = ? WHERE id = ?"),
     updateIssue: db.prepare("UPDATE issues SET body = ?, open_deliveries = max(0, open_deliveries + ?) WHERE id = ?"),

@@ -117,7 +117,12 @@ export interface DeliveryStore {
   nextDueAt(destination: string): number | undefined;
   /** Records success; `remoteId` is the destination's id for what it created. */
   complete(delivery: Delivery, remoteId?: string): void;
-  retry(delivery: Delivery, nextAttemptAt: number, error: string): void;
+  /**
+   * Schedules another attempt. `inDoubtSince` (the start of the earliest
+   * attempt that may have reached the destination) keeps the delivery in
+   * doubt, so the next attempt looks before it sends.
+   */
+  retry(delivery: Delivery, nextAttemptAt: number, error: string, inDoubtSince?: number): void;
   /** Gives up on a delivery (a permanent failure or too old): a dead letter. */
   kill(delivery: Delivery, error: string): void;
   /**

@@ -93,9 +93,9 @@ function transportError(e: unknown, target: string, timeoutMs: number): Delivery
   const code = (e as { code?: unknown }).code;
   const name = (e as { name?: unknown }).name;
   if (e instanceof undiciErrors.HeadersTimeoutError || e instanceof undiciErrors.BodyTimeoutError || e instanceof undiciErrors.ConnectTimeoutError || name === "TimeoutError") {
-    return new DeliveryError(`${target} did not answer within ${timeoutMs} ms`, { retryable: true, code: "timeout" });
+    return new DeliveryError(`${target} did not answer within ${timeoutMs} ms`, { retryable: true, code: "timeout", maybeDelivered: true });
   }
-  if (name === "AbortError") return new DeliveryError(`request to ${target} was aborted`, { retryable: true, code: "aborted" });
+  if (name === "AbortError") return new DeliveryError(`request to ${target} was aborted`, { retryable: true, code: "aborted", maybeDelivered: true });
   const c = typeof code === "string" ? code : "network_error";
   return new DeliveryError(`cannot reach ${target}: ${c}`, { retryable: true, code: c.toLowerCase(), hint: c === "ENOTFOUND" ? "check the host name in the URL" : undefined });
 }

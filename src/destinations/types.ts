@@ -62,9 +62,15 @@ export class DeliveryError extends Error {
   readonly hint: string | undefined;
   /** The destination asked us to wait this long (Retry-After). */
   readonly retryAfterMs: number | undefined;
+  /**
+   * The request may have been processed although no answer came (a timeout,
+   * a connection cut mid-request): the next attempt should look before
+   * sending again, where the destination can.
+   */
+  readonly maybeDelivered: boolean;
   constructor(
     message: string,
-    opts: { retryable: boolean; code: string; hint?: string | undefined; retryAfterMs?: number | undefined },
+    opts: { retryable: boolean; code: string; hint?: string | undefined; retryAfterMs?: number | undefined; maybeDelivered?: boolean | undefined },
   ) {
     super(message);
     this.name = "DeliveryError";
@@ -72,6 +78,7 @@ export class DeliveryError extends Error {
     this.code = opts.code;
     this.hint = opts.hint;
     this.retryAfterMs = opts.retryAfterMs;
+    this.maybeDelivered = opts.maybeDelivered ?? false;
   }
 }
 

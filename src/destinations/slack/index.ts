@@ -138,12 +138,14 @@ export function slackClientError(e: unknown, method: string, timeoutMs: number):
       const original = err.original as { name?: unknown; code?: unknown; cause?: { code?: unknown } } | undefined;
       const name = typeof original?.name === "string" ? original.name : "";
       if (name === "TimeoutError" || name === "AbortError") {
-        return new DeliveryError(`Slack ${method} got no answer within ${timeoutMs} ms`, { retryable: true, code: "timeout" });
+        return new DeliveryError(`Slack ${method} got no answer within ${timeoutMs} ms`, { retryable: true, code: "timeout", maybeDelivered: true });
       }
       const code = original?.cause?.code ?? original?.code;
       return new DeliveryError(`cannot reach Slack for ${method}: ${typeof code === "string" ? code : "network error"}`, {
         retryable: true,
         code: typeof code === "string" ? code.toLowerCase() : "network_error",
+        // Refused or unresolvable: the request never left. Anything else may have been processed.
+        maybeDelivered: code !== "ECONNREFUSED" && code !== "ENOTFOUND" && code !== "EAI_AGAIN",
         hint: code === "ENOTFOUND" ? "check params.api_url and the network/DNS of this host" : undefined,
       });
     }

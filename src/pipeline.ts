@@ -5,6 +5,7 @@ import { BacklogFullError, StoreUnavailableError, type AcceptResult } from "./de
 import type { ClusterAccess } from "./kube/access.js";
 import type { Logger } from "./observability/logger.js";
 import type { Metrics } from "./observability/metrics.js";
+import { Router, type RoutingResult } from "./routing/router.js";
 import { alertmanagerToIssues } from "./sources/alertmanager/to-issues.js";
 import { parseWebhookBody, PayloadError } from "./sources/alertmanager/parse.js";
 import type { WorkflowEngine, WorkflowResult } from "./workflows/engine.js";
@@ -21,7 +22,12 @@ export interface PipelineDeps {
   readonly metrics?: Metrics | undefined;
   readonly workflows?: WorkflowEngine | undefined;
   readonly cluster?: ClusterAccess | undefined;
+  /** Where the destinations of each firing fingerprint are remembered, so its resolution follows it. */
+  readonly state?: { getState(ns: string, key: string): string | undefined; setState(ns: string, key: string, value: string | undefined): void } | undefined;
+  readonly now?: () => Date;
 }
+
+const ROUTED_NS = "routed";
 
 /**
  * The data path between sources and delivery: raw input → Issues → workflows
@@ -31,8 +37,12 @@ export interface PipelineDeps {
  */
 export class Pipeline implements IssueProcessor {
   private engine: DeliveryEngine | undefined;
+  private readonly router: Router;
 
-  constructor(private readonly deps: PipelineDeps) {}
+  constructor(private readonly deps: PipelineDeps) {
+    const all = deps.config.destinations.map((d) => d.name);
+    this.router = new Router(deps.config.routes, deps.config.defaultDestinations ?? all, deps.config.defaultDestinations !== undefined);
+  }
 
   /** The engine to hand Issues to (set once both exist: the engine also calls back into the pipeline). */
   attach(engine: DeliveryEngine): void {
@@ -94,8 +104,35 @@ export class Pipeline implements IssueProcessor {
     return r;
   }
 
-  /** Issue → destination names. Every destination until routes exist. */
-  route(_issue: Issue): string[] {
-    return this.deps.config.destinations.map((d) => d.name);
+  /** Issue → destination names (see routeExplained). */
+  route(issue: Issue): string[] {
+    return [...this.routeExplained(issue).destinations];
+  }
+
+  /**
+   * The routes' decision, plus one rule they cannot express: a resolution
+   * also goes wherever its firing notification went, even if a route's
+   * window has closed since, so no incident stays open in a pager.
+   */
+  routeExplained(issue: Issue): RoutingResult {
+    const r = this.router.route(issue, this.deps.now?.() ?? new Date());
+    const state = this.deps.state;
+    if (state === undefined) return r;
+    if (issue.status === "FIRING") {
+      if (r.destinations.length > 0) state.setState(ROUTED_NS, issue.fingerprint, JSON.stringify(r.destinations));
+      return r;
+    }
+    const saved = state.getState(ROUTED_NS, issue.fingerprint);
+    if (saved === undefined) return r;
+    state.setState(ROUTED_NS, issue.fingerprint, undefined);
+    let earlier: string[] = [];
+    try {
+      earlier = (JSON.parse(saved) as unknown[]).filter((d): d is string => typeof d === "string");
+    } catch {
+      return r;
+    }
+    const extra = earlier.filter((d) => !r.destinations.includes(d));
+    if (extra.length === 0) return r;
+    return { ...r, destinations: [...r.destinations, ...extra], why: `${r.why}; plus ${extra.join(", ")}, where it fired` };
   }
 }

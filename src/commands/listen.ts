@@ -80,7 +80,7 @@ export async function listen(opts: ListenOptions, io: Io): Promise<number> {
   const metrics = new Metrics();
   let pipeline: Awaited<ReturnType<typeof createPipeline>>;
   try {
-    pipeline = await createPipeline(loaded, opts, { log, metrics, env: io.env });
+    pipeline = await createPipeline(loaded, opts, { log, metrics, env: io.env, state: store });
   } catch (e) {
     store.close();
     throw e;

@@ -10,6 +10,7 @@ import type { Destination, Rendered } from "../destinations/types.js";
 import { ExitCode, InputError } from "../errors.js";
 import { alertmanagerToIssues } from "../sources/alertmanager/to-issues.js";
 import { parseReplayText, type ReplayItem } from "../sources/alertmanager/replay-input.js";
+import type { RouteDecision } from "../routing/router.js";
 import type { WorkflowTrace } from "../workflows/engine.js";
 import { chalkFor, commandContext } from "./common.js";
 import { createPipeline, type ClusterFlags } from "./setup.js";
@@ -36,7 +37,7 @@ interface ReplayedIssue {
   readonly issue: Issue;
   readonly silenced?: string | undefined;
   readonly workflows: readonly WorkflowTrace[];
-  readonly routing: { readonly destinations: readonly string[]; readonly why: string };
+  readonly routing: { readonly destinations: readonly string[]; readonly why: string; readonly routes: readonly RouteDecision[] };
   readonly destinations: readonly DestinationOutcome[];
 }
 
@@ -61,7 +62,8 @@ export async function replay(opts: ReplayOptions, io: Io): Promise<number> {
       const issues = alertmanagerToIssues(item.payload, { clusterName: loaded.config.clusterName, severityMap: loaded.config.severityMap });
       for (const raw of issues) {
         const r = await pipeline.runWorkflows(raw);
-        const routed = r.silenced !== undefined ? [] : pipeline.route(r.issue);
+        const routing = pipeline.routeExplained(r.issue);
+        const routed = r.silenced !== undefined ? [] : routing.destinations;
         const chosen = routed.map((n) => byName.get(n)).filter((d): d is Destination => d !== undefined);
         const outcomes: DestinationOutcome[] = [];
         for (const d of chosen) {
@@ -76,7 +78,7 @@ export async function replay(opts: ReplayOptions, io: Io): Promise<number> {
           issue: r.issue,
           silenced: r.silenced,
           workflows: r.trace,
-          routing: { destinations: routed, why: r.silenced !== undefined ? `silenced: ${r.silenced}` : "no routes configured: every destination" },
+          routing: { destinations: routed, why: r.silenced !== undefined ? `silenced: ${r.silenced}` : routing.why, routes: routing.decisions },
           destinations: outcomes,
         });
       }
@@ -134,7 +136,9 @@ function writeText(results: readonly ReplayedIssue[], opts: ReplayOptions, io: I
           io.stdout.write(`      ${am} ${a.action.padEnd(18)} ${`${a.ms} ms`.padStart(9)}  ${what}\n`);
         }
       }
-      io.stdout.write(`${c.bold("routing")}   → ${r.routing.destinations.length > 0 ? r.routing.destinations.join(", ") : "nowhere"}  ${c.dim(r.routing.why)}\n\n`);
+      io.stdout.write(`${c.bold("routing")}   → ${r.routing.destinations.length > 0 ? r.routing.destinations.join(", ") : "nowhere"}  ${c.dim(r.routing.why)}\n`);
+      for (const d of r.routing.routes) io.stdout.write(`  ${d.matched ? c.green("✔") : c.dim("·")} ${d.matched ? c.bold(d.route) : d.route} → ${d.destinations.join(", ")}  ${c.dim(d.why)}\n`);
+      io.stdout.write("\n");
     }
     if (r.silenced !== undefined) {
       io.stdout.write(`${c.yellow("silenced")}: ${r.silenced}; nothing would be sent\n\n`);

@@ -3,7 +3,7 @@ import type { LoadedConfig } from "../config/load.js";
 import { ClusterAccess } from "../kube/access.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
-import { Pipeline } from "../pipeline.js";
+import { Pipeline, type PipelineDeps } from "../pipeline.js";
 import { WorkflowEngine } from "../workflows/engine.js";
 
 export interface ClusterFlags {
@@ -18,13 +18,13 @@ export interface ClusterFlags {
  * (custom actions are loaded here, so a broken one fails at start-up) and
  * the pipeline.
  */
-export async function createPipeline(loaded: LoadedConfig, flags: ClusterFlags, deps: { log: Logger; metrics?: Metrics | undefined; env: NodeJS.ProcessEnv }): Promise<{ pipeline: Pipeline; cluster: ClusterAccess; workflows: WorkflowEngine }> {
+export async function createPipeline(loaded: LoadedConfig, flags: ClusterFlags, deps: { log: Logger; metrics?: Metrics | undefined; env: NodeJS.ProcessEnv; state?: PipelineDeps["state"] }): Promise<{ pipeline: Pipeline; cluster: ClusterAccess; workflows: WorkflowEngine }> {
   const { config } = loaded;
   const workflows = await WorkflowEngine.create(
     { workflows: config.workflows, actionTimeoutMs: config.enrichment.actionTimeout, defaults: config.enrichment.defaults },
     { configDir: loaded.filepath !== undefined ? path.dirname(loaded.filepath) : process.cwd() },
   );
   const cluster = await ClusterAccess.open({ kubeconfig: flags.kubeconfig, context: flags.context, env: deps.env, log: deps.log, disabled: flags.cluster === false });
-  const pipeline = new Pipeline({ config, log: deps.log, metrics: deps.metrics, workflows, cluster });
+  const pipeline = new Pipeline({ config, log: deps.log, metrics: deps.metrics, workflows, cluster, state: deps.state });
   return { pipeline, cluster, workflows };
 }

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { SEVERITIES } from "../core/severity.js";
 import { DESTINATION_TYPES, DESTINATION_TYPE_NAMES } from "../destinations/registry.js";
+import { routesSchema } from "../routing/schema.js";
 import { enrichmentSchema, workflowsSchema } from "../workflows/schema.js";
 import { duration } from "./duration.js";
 
@@ -76,6 +77,8 @@ export const configSchema = z
       .record(z.string().min(1), z.enum(SEVERITIES))
       .default({})
       .meta({ description: "Alertmanager severity label value → Issue severity, on top of the defaults (critical → HIGH, warning → LOW...)." }),
+    routes: routesSchema.meta({ description: "Routes pick destinations per Issue, in order; the first match stops unless continue: true." }),
+    defaultDestinations: z.array(z.string().min(1)).optional().meta({ description: "Where Issues no route takes go (default: every destination)." }),
     workflows: workflowsSchema.meta({ description: "Workflows: triggers and enrichment actions, run after the built-in ones." }),
     enrichment: enrichmentSchema.prefault({}),
     destinations: z
@@ -89,6 +92,16 @@ export const configSchema = z
       const prev = seen.get(d.name);
       if (prev !== undefined) ctx.addIssue({ code: "custom", path: ["destinations", i, "name"], message: `duplicate destination name "${d.name}" (also destinations[${prev}])` });
       seen.set(d.name, i);
+    });
+    // A route to a destination that does not exist would drop Issues at 3 a.m.: refuse it now.
+    const known = `configured destinations: ${c.destinations.map((d) => d.name).join(", ")}`;
+    c.routes.forEach((r, i) =>
+      r.destinations.forEach((d, j) => {
+        if (!seen.has(d)) ctx.addIssue({ code: "custom", path: ["routes", i, "destinations", j], message: `unknown destination "${d}" (${known})` });
+      }),
+    );
+    (c.defaultDestinations ?? []).forEach((d, j) => {
+      if (!seen.has(d)) ctx.addIssue({ code: "custom", path: ["defaultDestinations", j], message: `unknown destination "${d}" (${known})` });
     });
   });
 

@@ -523,6 +523,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
         this.db.prepare("DELETE FROM deliveries WHERE state = 'done' AND finished_at < ?").run(cutoff);
         this.db.prepare("DELETE FROM deliveries WHERE state = 'dead' AND finished_at < ?").run(now - (this.opts.deadRetentionMs ?? 7 * 86_400_000));
         this.db.prepare("DELETE FROM issues WHERE received_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.issue_id = issues.id)").run(cutoff);
+        // Destination state (thread maps, where a fingerprint was routed) of incidents quiet for a month.
+        this.db.prepare("DELETE FROM kv WHERE updated_at < ?").run(now - 30 * 86_400_000);
       });
       tx.immediate();
     } catch (e) {

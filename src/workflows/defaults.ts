@@ -30,11 +30,17 @@ const RAW = [
     actions: [{ job_info: { logs: true, tail_lines: 100 } }],
   },
   {
+    // A Deployment's revisions and their images answer "what changed?", which its owner chain (itself) does not.
+    name: "deployment-rollout-context",
+    triggers: [{ on_alertmanager_alert: { alert_name: ["KubeDeploymentReplicasMismatch", "KubeDeploymentRolloutStuck"], status: "firing" } }],
+    actions: [{ deployment_status: {} }, { pod_events: {} }],
+  },
+  {
     name: "rollout-context",
     triggers: [
       {
         on_alertmanager_alert: {
-          alert_name: ["KubeDeploymentReplicasMismatch", "KubeDeploymentRolloutStuck", "KubeStatefulSetReplicasMismatch", "KubeStatefulSetUpdateNotRolledOut", "KubeDaemonSetRolloutStuck", "KubeDaemonSetNotScheduled"],
+          alert_name: ["KubeStatefulSetReplicasMismatch", "KubeStatefulSetUpdateNotRolledOut", "KubeDaemonSetRolloutStuck", "KubeDaemonSetNotScheduled"],
           status: "firing",
         },
       },
@@ -44,7 +50,7 @@ const RAW = [
   {
     name: "node-not-ready-context",
     triggers: [{ on_alertmanager_alert: { alert_name: ["KubeNodeNotReady", "KubeNodeUnreachable", "KubeNodePressure", "KubeletDown"], status: "firing" } }],
-    actions: [{ node_info: {} }],
+    actions: [{ node_info: {} }, { pod_events: { limit: 10 } }],
   },
   {
     name: "oom-context",

@@ -105,10 +105,16 @@ export function renderBlockLines(block: Block, c: ChalkInstance, opts: Pick<Cons
 export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[], width: number): string[] {
   const cols = Math.max(headers.length, ...rows.map((r) => r.length));
   const cell = (r: readonly string[], i: number): string => stripControl(r[i] ?? "").replace(/\s*\n\s*/g, " ");
-  const widths = Array.from({ length: cols }, (_, i) => Math.max(cell(headers, i).length, ...rows.map((r) => cell(r, i).length)));
-  const maxCol = Math.max(8, Math.floor((width - 2 * (cols - 1)) / Math.max(1, cols)));
-  const total = widths.reduce((a, b) => a + b, 0) + 2 * (cols - 1);
-  if (total > width) for (let i = 0; i < cols; i++) widths[i] = Math.min(widths[i]!, maxCol);
+  const widths = Array.from({ length: cols }, (_, i) => Math.min(width, Math.max(cell(headers, i).length, ...rows.map((r) => cell(r, i).length))));
+  // Too wide: the widest column gives up a character at a time (down to 8), so
+  // short columns keep their whole text and the long ones (messages) share the rest.
+  let excess = widths.reduce((a, b) => a + b, 0) + 2 * (cols - 1) - width;
+  while (excess > 0) {
+    const widest = widths.indexOf(Math.max(...widths));
+    if (widths[widest]! <= 8) break;
+    widths[widest]! -= 1;
+    excess -= 1;
+  }
   const line = (r: readonly string[]): string =>
     widths.map((w, i) => truncate(cell(r, i), w).padEnd(w)).join("  ").trimEnd();
   return [line(headers), ...rows.map(line)];

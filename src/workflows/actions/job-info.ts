@@ -60,7 +60,8 @@ export const jobInfo = defineAction({
         const podName = latest.metadata?.name ?? "";
         try {
           const text = await kube.readPodLog(ns, podName, { container, tailLines: p.tail_lines });
-          enrichments.push({ title: `Logs of the failed pod ${podName}`, blocks: [{ type: "file", filename: `${podName}-${container}.log`, title: `${ns}/${podName} ${container}: last ${p.tail_lines} lines`, content: text === "" ? "(the container wrote no output)\n" : text }] });
+          const lines = text === "" ? 0 : text.replace(/\n$/, "").split("\n").length;
+          enrichments.push({ title: `Logs of the failed pod ${podName}`, blocks: [{ type: "file", filename: `${podName}-${container}.log`, title: `${ns}/${podName} ${container}${lines >= p.tail_lines ? `: last ${p.tail_lines} lines` : ""}`, content: text === "" ? "(the container wrote no output)\n" : text }] });
         } catch (e) {
           enrichments.push({ title: `Logs of the failed pod ${podName}`, blocks: [{ type: "markdown", text: `could not read the logs: ${e instanceof Error ? e.message : String(e)}` }] });
         }

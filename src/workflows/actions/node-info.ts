@@ -49,7 +49,8 @@ export const nodeInfo = defineAction({
           headers: ["Pod", "Phase", "Restarts", "Reason"],
           rows: unwell.slice(0, p.max_pods).map((pod) => {
             const cs = pod.status?.containerStatuses ?? [];
-            const reason = cs.map((c) => c.state?.waiting?.reason ?? c.state?.terminated?.reason).find((r) => r !== undefined) ?? pod.status?.reason;
+            const notReady = cs.filter((c) => !c.ready).map((c) => c.name);
+            const reason = cs.map((c) => c.state?.waiting?.reason ?? c.state?.terminated?.reason).find((r) => r !== undefined) ?? pod.status?.reason ?? (notReady.length > 0 ? `not ready: ${notReady.join(", ")}` : undefined);
             return [`${pod.metadata?.namespace}/${pod.metadata?.name}`, pod.status?.phase ?? "Unknown", String(cs.reduce((n, c) => n + (c.restartCount ?? 0), 0)), cell(reason)];
           }),
         });

@@ -70,7 +70,8 @@ export const podLogs = defineAction({
           {
             type: "file",
             filename: `${name}-${container}${w === "previous" ? "-previous" : ""}.log`,
-            title: `${namespace}/${name} ${container}${w === "previous" ? " (previous)" : ""}: last ${p.tail_lines} lines`,
+            // "last N lines" only when the log was cut there: the renderers already say how many lines there are.
+            title: `${namespace}/${name} ${container}${w === "previous" ? " (previous)" : ""}${lines >= p.tail_lines ? `: last ${p.tail_lines} lines` : ""}`,
             content: text === "" ? "(the container wrote no output)\n" : text,
             excerptLines: p.excerpt_lines,
           },

@@ -61,8 +61,16 @@ export async function testDestinations(config: Config, names: readonly string[],
     const dest = await createDestination(dc, deps);
     const signal = AbortSignal.timeout(timeoutMs);
     try {
-      const r = await dest.send(issue, { signal, attempt: 1, log: deps.log.child({ destination: dc.name }) });
-      results.push({ destination: dc.name, type: dc.type, ok: true, durationMs: Math.round(performance.now() - started), detail: r.detail });
+      const log = deps.log.child({ destination: dc.name });
+      const r = await dest.send(issue, { signal, attempt: 1, log });
+      let detail = r.detail;
+      if (dest.resolvesIncidents === true) {
+        // Leave nothing open: the test incident is resolved at once.
+        const resolved = { ...issue, id: `${issue.id}-resolved`, status: "RESOLVED" as const, endsAt: new Date().toISOString() };
+        const rr = await dest.send(resolved, { signal, attempt: 1, log });
+        detail = `${detail ?? "sent"}; resolved${rr.detail !== undefined ? ` (${rr.detail})` : ""}`;
+      }
+      results.push({ destination: dc.name, type: dc.type, ok: true, durationMs: Math.round(performance.now() - started), detail });
     } catch (e) {
       const err = toDeliveryError(e, signal.aborted, timeoutMs);
       results.push({ destination: dc.name, type: dc.type, ok: false, durationMs: Math.round(performance.now() - started), error: err.message, code: err.code, retryable: err.retryable, hint: err.hint });

@@ -41,14 +41,23 @@ export interface PostOptions {
 }
 
 /** POSTs a JSON body; resolves for any HTTP status, rejects (DeliveryError) only for transport failures. */
-export async function postJson(url: string, body: unknown, opts: PostOptions = {}): Promise<HttpResponse> {
+export function postJson(url: string, body: unknown, opts: PostOptions = {}): Promise<HttpResponse> {
+  return requestJson("POST", url, body, opts);
+}
+
+/**
+ * One HTTP request with an optional JSON body (a string is sent as is, for
+ * callers that sign the exact bytes). Resolves for any status; rejects with
+ * a DeliveryError only when no answer came.
+ */
+export async function requestJson(method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", url: string, body: unknown, opts: PostOptions = {}): Promise<HttpResponse> {
   const target = safeTarget(url);
   const timeout = opts.timeoutMs ?? 10_000;
   try {
     const res = await request(url, {
-      method: "POST",
-      body: JSON.stringify(body),
-      headers: { "content-type": "application/json", "user-agent": "kubecano", ...opts.headers },
+      method,
+      ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
+      headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), accept: "application/json", "user-agent": "kubecano", ...opts.headers },
       dispatcher: httpAgent(),
       headersTimeout: timeout,
       bodyTimeout: timeout,
@@ -72,6 +81,15 @@ export function statusError(res: HttpResponse, what: string, hint?: string): Del
     hint,
     retryAfterMs: parseRetryAfter(retryAfter),
   });
+}
+
+/** The body as JSON, or undefined when it is not JSON. */
+export function jsonBody(res: HttpResponse): unknown {
+  try {
+    return JSON.parse(res.text) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 export function header(res: HttpResponse, name: string): string | undefined {

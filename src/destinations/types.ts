@@ -11,6 +11,11 @@ export interface Destination {
   readonly type: string;
   /** What `send` would send, without sending it (`replay --dry-run`). Pure. */
   render(issue: Issue): Rendered;
+  /**
+   * The destination tracks incidents and resolves them (PagerDuty, Opsgenie,
+   * Jira): `test-destination` sends its test incident resolved right after.
+   */
+  readonly resolvesIncidents?: boolean;
   send(issue: Issue, ctx: SendContext): Promise<SendResult>;
   /**
    * For a delivery whose earlier attempt may have reached the destination

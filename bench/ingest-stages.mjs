@@ -60,6 +60,8 @@ const amOpts = { clusterName: "bench", severityMap: {} };
 const payload = parseWebhookBody(nextBody()).value;
 const issue = alertmanagerToIssues(payload, amOpts)[0];
 const dir = mkdtempSync(path.join(os.tmpdir(), "kubecano-stages-"));
+// Also when a stage throws: the state directories are ours alone.
+process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
 
 const rows = [];
 const add = (stage, us, note = "") => rows.push([stage, round(us, 1), note]);

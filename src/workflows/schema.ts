@@ -24,16 +24,26 @@ const issueMatchers = {
   labels: z.record(z.string(), patternInput).optional().meta({ description: 'Label patterns, all must match; "!=x" negates.' }),
 };
 
+/**
+ * A trigger's conditions; `on_issue:` with no value (YAML null) means none.
+ * The key itself is required: a trigger that names one kind fails only as
+ * that kind, so its mistakes are reported with their path (a bad pattern, a
+ * misspelt condition) rather than as "not a trigger".
+ */
+function conditions<S extends z.ZodObject>(s: S) {
+  return s.nullable().transform((v): z.output<S> => v ?? s.parse({}));
+}
+
 export const triggerSchema = z.union([
-  z.strictObject({ on_alertmanager_alert: z.strictObject(issueMatchers).prefault({}) }),
+  z.strictObject({ on_alertmanager_alert: conditions(z.strictObject(issueMatchers)) }),
   z.strictObject({
-    on_issue: z
-      .strictObject({
+    on_issue: conditions(
+      z.strictObject({
         ...issueMatchers,
         source: patternInput.optional().meta({ description: "prometheus, kubernetes, helm or manual." }),
         type: z.enum(["alert", "event"]).optional(),
-      })
-      .prefault({}),
+      }),
+    ),
   }),
 ], { error: () => "a trigger is on_alertmanager_alert: {...} or on_issue: {...}" });
 export type TriggerConfig = z.output<typeof triggerSchema>;

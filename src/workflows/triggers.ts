@@ -24,7 +24,7 @@ export function compileTrigger(t: TriggerConfig): CompiledTrigger {
   const m = "on_alertmanager_alert" in t ? t.on_alertmanager_alert : t.on_issue;
   const checks: Check[] = [];
   const parts: string[] = [kind];
-  if (kind === "on_alertmanager_alert") checks.push({ what: "source", test: (i) => i.source === "prometheus", value: (i) => i.source });
+  if (kind === "on_alertmanager_alert") checks.push({ what: "alertmanager", test: (i) => i.source === "prometheus", value: (i) => i.source });
   const pat = (what: string, input: PatternInput | undefined, value: (i: Issue) => string | undefined): void => {
     if (input === undefined) return;
     const p = compilePatterns(input);
@@ -55,7 +55,7 @@ export function compileTrigger(t: TriggerConfig): CompiledTrigger {
       for (const c of checks) {
         if (!c.test(issue)) {
           const v = c.value(issue);
-          if (c.what === "source") return { ok: false, why: "not an Alertmanager alert" };
+          if (c.what === "alertmanager") return { ok: false, why: "not an Alertmanager alert" };
           return { ok: false, why: v === undefined ? `${c.what} is not set (wanted ${c.want ?? "a value"})` : `${c.what} ${JSON.stringify(v)} does not match ${c.want ?? ""}`.trimEnd() };
         }
       }

@@ -1,6 +1,8 @@
 import type { z } from "zod";
 import { consoleParamsSchema } from "./console/params.js";
 import { slackParamsSchema } from "./slack/params.js";
+import { pagerdutyParamsSchema } from "./pagerduty/params.js";
+import { opsgenieParamsSchema } from "./opsgenie/params.js";
 import type { Destination, DestinationDeps } from "./types.js";
 
 /**
@@ -34,6 +36,8 @@ export const DESTINATION_TYPES = {
     secretParams: ["token", "api_key", "webhook_url"],
     load: () => import("./slack/index.js"),
   }),
+  pagerduty: defineType({ params: pagerdutyParamsSchema, secretParams: ["routing_key"], load: () => import("./pagerduty/index.js") }),
+  opsgenie: defineType({ params: opsgenieParamsSchema, secretParams: ["api_key"], load: () => import("./opsgenie/index.js") }),
 } as const;
 
 export type DestinationTypeName = keyof typeof DESTINATION_TYPES;

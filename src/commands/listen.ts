@@ -5,6 +5,7 @@ import { resolveStateDir } from "../config/state-dir.js";
 import { DeliveryEngine } from "../delivery/engine.js";
 import { SqliteDeliveryStore, StateDirInUseError } from "../delivery/sqlite-store.js";
 import { StoreUnavailableError } from "../delivery/store.js";
+import { configDirOf } from "../config/load.js";
 import { closeDestinations, createDestinations } from "../destinations/index.js";
 import { ExitCode, InputError, OperationError } from "../errors.js";
 import { Metrics } from "../observability/metrics.js";
@@ -85,7 +86,7 @@ export async function listen(opts: ListenOptions, io: Io): Promise<number> {
     store.close();
     throw e;
   }
-  const destinations = await createDestinations(config.destinations, { log, stdout: io.stdout, stderr: io.stderr, state: store });
+  const destinations = await createDestinations(config.destinations, { log, stdout: io.stdout, stderr: io.stderr, state: store, configDir: configDirOf(loaded) });
   const engine = new DeliveryEngine({
     store,
     destinations,

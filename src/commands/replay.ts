@@ -2,6 +2,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import type { GlobalOptions, Io } from "../cli.js";
 import type { Issue } from "../core/issue.js";
+import { configDirOf } from "../config/load.js";
 import { toDeliveryError } from "../delivery/engine.js";
 import { closeDestinations, createDestinations } from "../destinations/index.js";
 import { renderConsole } from "../destinations/console/render.js";
@@ -11,7 +12,7 @@ import { ExitCode, InputError } from "../errors.js";
 import { alertmanagerToIssues } from "../sources/alertmanager/to-issues.js";
 import { parseReplayText, type ReplayItem } from "../sources/alertmanager/replay-input.js";
 import type { RouteDecision } from "../routing/router.js";
-import type { WorkflowTrace } from "../workflows/engine.js";
+import type { WorkflowResult, WorkflowTrace } from "../workflows/engine.js";
 import { chalkFor, commandContext } from "./common.js";
 import { createPipeline, type ClusterFlags } from "./setup.js";
 
@@ -36,6 +37,8 @@ interface ReplayedIssue {
   readonly source: string;
   readonly issue: Issue;
   readonly silenced?: string | undefined;
+  /** A kubecano.issue/v1 document: replayed as recorded, workflows not run again. */
+  readonly recorded?: boolean;
   readonly workflows: readonly WorkflowTrace[];
   readonly routing: { readonly destinations: readonly string[]; readonly why: string; readonly routes: readonly RouteDecision[] };
   readonly destinations: readonly DestinationOutcome[];
@@ -54,14 +57,15 @@ export async function replay(opts: ReplayOptions, io: Io): Promise<number> {
   const { loaded, log } = await commandContext(opts, io);
   const items = await readInputs(opts.inputs, io);
   const { pipeline, cluster } = await createPipeline(loaded, opts, { log, env: io.env });
-  const destinations = await createDestinations(loaded.config.destinations, { log, stdout: io.stdout, stderr: io.stderr });
+  const destinations = await createDestinations(loaded.config.destinations, { log, stdout: io.stdout, stderr: io.stderr, configDir: configDirOf(loaded) });
   const byName = new Map(destinations.map((d) => [d.name, d]));
   const results: ReplayedIssue[] = [];
   try {
     for (const item of items) {
-      const issues = alertmanagerToIssues(item.payload, { clusterName: loaded.config.clusterName, severityMap: loaded.config.severityMap });
+      const issues = item.issue !== undefined ? [item.issue] : alertmanagerToIssues(item.payload, { clusterName: loaded.config.clusterName, severityMap: loaded.config.severityMap });
       for (const raw of issues) {
-        const r = await pipeline.runWorkflows(raw);
+        // A recorded Issue (kubecano.issue/v1) was enriched when it was recorded: running the workflows again would add every enrichment twice.
+        const r: WorkflowResult = item.issue !== undefined ? { issue: raw, trace: [] } : await pipeline.runWorkflows(raw);
         const routing = pipeline.routeExplained(r.issue);
         const routed = r.silenced !== undefined ? [] : routing.destinations;
         const chosen = routed.map((n) => byName.get(n)).filter((d): d is Destination => d !== undefined);
@@ -77,6 +81,7 @@ export async function replay(opts: ReplayOptions, io: Io): Promise<number> {
           source: item.where,
           issue: r.issue,
           silenced: r.silenced,
+          ...(item.issue !== undefined ? { recorded: true } : {}),
           workflows: r.trace,
           routing: { destinations: routed, why: r.silenced !== undefined ? `silenced: ${r.silenced}` : routing.why, routes: routing.decisions },
           destinations: outcomes,
@@ -127,6 +132,7 @@ function writeText(results: readonly ReplayedIssue[], opts: ReplayOptions, io: I
     io.stdout.write(`${c.dim(`── ${r.source} · ${r.issue.aggregationKey} (${i + 1} of ${results.length}) ──`)}\n`);
     if (opts.explain) {
       io.stdout.write(`${c.bold("cluster")}   ${clusterLine}\n${c.bold("workflows")}\n`);
+      if (r.recorded === true) io.stdout.write(`  ${c.dim("· not run: a recorded kubecano.issue/v1 Issue keeps the enrichments it was recorded with")}\n`);
       for (const w of r.workflows) {
         const mark = w.matched ? c.green("✔") : c.dim("·");
         io.stdout.write(`  ${mark} ${w.matched ? c.bold(w.workflow) : w.workflow}${w.builtin ? c.dim(" (built-in)") : ""}  ${c.dim(w.why)}\n`);
@@ -169,7 +175,7 @@ async function readInputs(inputs: readonly string[], io: Io): Promise<ReplayItem
   for (const input of inputs) {
     for (const { name, text } of await readInput(input, io)) {
       const r = parseReplayText(text, name);
-      if (!r.ok) throw new InputError(r.error.message, "replay takes an Alertmanager webhook body, a captured request ({headers, body}), an alert object, a JSON array of them, or NDJSON");
+      if (!r.ok) throw new InputError(r.error.message, "replay takes an Alertmanager webhook body, a captured request ({headers, body}), an alert object, a kubecano.issue/v1 document (webhook/file destinations), a JSON array of them, or NDJSON");
       items.push(...r.value);
     }
   }

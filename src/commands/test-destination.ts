@@ -1,4 +1,5 @@
 import type { GlobalOptions, Io } from "../cli.js";
+import { configDirOf } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { createIssue, type Issue } from "../core/issue.js";
 import { toDeliveryError } from "../delivery/engine.js";
@@ -84,7 +85,7 @@ export async function testDestinations(config: Config, names: readonly string[],
 
 export async function runTestDestination(opts: TestDestinationOptions, io: Io): Promise<number> {
   const { loaded, log, scrub } = await commandContext(opts, io);
-  const results = (await testDestinations(loaded.config, opts.names, { log, stdout: io.stdout, stderr: io.stderr })).map((r) => ({
+  const results = (await testDestinations(loaded.config, opts.names, { log, stdout: io.stdout, stderr: io.stderr, configDir: configDirOf(loaded) })).map((r) => ({
     ...r,
     ...(r.error !== undefined ? { error: scrub(r.error) } : {}),
   }));

@@ -39,6 +39,11 @@ export interface LoadedConfig {
   readonly secrets: readonly string[];
 }
 
+/** The config file's directory (undefined on the embedded default): relative paths in the config are resolved against it. */
+export function configDirOf(loaded: Pick<LoadedConfig, "filepath">): string | undefined {
+  return loaded.filepath !== undefined ? path.dirname(loaded.filepath) : undefined;
+}
+
 export interface LoadOptions {
   /** --config FILE; wins over KUBECANO_CONFIG and the search. */
   readonly configPath?: string | undefined;
@@ -150,6 +155,8 @@ export function collectSecrets(config: Config): string[] {
     for (const key of DESTINATION_TYPES[d.type].secretParams) {
       const v = params[key];
       if (typeof v === "string" && v.length >= 4) out.add(v);
+      // A map of secrets (the webhook's headers): each value is one.
+      if (isPlainObject(v)) for (const x of Object.values(v)) if (typeof x === "string" && x.length >= 4) out.add(x);
     }
   }
   return [...out].sort((a, b) => b.length - a.length);

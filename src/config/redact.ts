@@ -15,7 +15,12 @@ export function redactConfig(config: Config): Config {
       };
   const destinations = config.destinations.map((d) => {
     const params = { ...(d.params as Record<string, unknown>) };
-    for (const key of DESTINATION_TYPES[d.type].secretParams) if (params[key] !== undefined) params[key] = REDACTED;
+    for (const key of DESTINATION_TYPES[d.type].secretParams) {
+      const v = params[key];
+      if (v === undefined) continue;
+      // A map of secrets (the webhook's headers) keeps its keys: which header is set is not secret.
+      params[key] = typeof v === "object" && v !== null && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).map((k) => [k, REDACTED])) : REDACTED;
+    }
     return { ...d, params } as typeof d;
   });
   return { ...config, server, destinations };

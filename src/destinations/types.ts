@@ -100,6 +100,8 @@ export interface DestinationDeps {
   /** Where terminal destinations write; stdout unless a test says otherwise. */
   readonly stdout?: NodeJS.WritableStream;
   readonly stderr?: NodeJS.WritableStream;
+  /** The config file's directory (the cwd without one): relative paths in params are resolved against it. */
+  readonly configDir?: string | undefined;
 }
 
 /** Parses a Retry-After header value (seconds or an HTTP date) to ms. */

@@ -1,3 +1,5 @@
+import type { Issue } from "../../core/issue.js";
+import { looksLikeIssueDocument, parseIssueDocument } from "../issue-document.js";
 import { formatZodIssues, parseJson, PayloadError, validatePayload, type ParseResult } from "./parse.js";
 import { alertSchema, type WebhookPayload } from "./schema.js";
 
@@ -7,15 +9,25 @@ import { alertSchema, type WebhookPayload } from "./schema.js";
  * - a captured request `{ headers, body }` (what `listen --record` writes;
  *   `body` may be the JSON object or its text);
  * - one alert object (`{ labels, annotations, ... }`);
- * - a JSON array of alerts or of webhook bodies;
+ * - a `kubecano.issue/v1` document (a webhook destination's body, a file
+ *   destination's line): the Issue it carries, as it was sent;
+ * - a JSON array of alerts, of webhook bodies or of Issue documents;
  * - NDJSON: one of the above per line.
  * Hand-written alerts may leave out `status` (firing) and `startsAt` (now).
  */
-export interface ReplayItem {
-  /** "file.json", "file.ndjson:3", "file.json[2]": where it came from, for messages. */
-  readonly where: string;
-  readonly payload: WebhookPayload;
-}
+export type ReplayItem =
+  | {
+      /** "file.json", "file.ndjson:3", "file.json[2]": where it came from, for messages. */
+      readonly where: string;
+      readonly payload: WebhookPayload;
+      readonly issue?: undefined;
+    }
+  | {
+      readonly where: string;
+      /** An Issue recorded by kubecano itself (already enriched when it was recorded). */
+      readonly issue: Issue;
+      readonly payload?: undefined;
+    };
 
 export function parseReplayText(text: string, source: string, now: Date = new Date()): ParseResult<ReplayItem[]> {
   const trimmed = text.replace(/^\uFEFF/, "").trim();
@@ -46,7 +58,7 @@ function fromValue(v: unknown, where: string, now: Date): ParseResult<ReplayItem
     const items: ReplayItem[] = [];
     const alerts: unknown[] = [];
     for (const [i, el] of v.entries()) {
-      if (isObject(el) && "alerts" in el) {
+      if (isObject(el) && ("alerts" in el || looksLikeIssueDocument(el))) {
         const r = fromValue(el, `${where}[${i}]`, now);
         if (!r.ok) return r;
         items.push(...r.value);
@@ -61,7 +73,7 @@ function fromValue(v: unknown, where: string, now: Date): ParseResult<ReplayItem
     }
     return { ok: true, value: items };
   }
-  if (!isObject(v)) return fail("schema", `${where}: expected an Alertmanager webhook body, a captured request, or an alert object`);
+  if (!isObject(v)) return fail("schema", `${where}: expected an Alertmanager webhook body, a captured request, an alert object, or a kubecano.issue/v1 document`);
   if ("body" in v && ("headers" in v || "path" in v)) {
     let body = v["body"];
     if (typeof body === "string") {
@@ -70,6 +82,11 @@ function fromValue(v: unknown, where: string, now: Date): ParseResult<ReplayItem
       body = parsed.value;
     }
     return fromValue(body, where, now);
+  }
+  if (looksLikeIssueDocument(v)) {
+    const r = parseIssueDocument(v, now);
+    if (!r.ok) return fail("schema", `${where}: ${r.error.message}`);
+    return { ok: true, value: [{ where, issue: r.value }] };
   }
   if ("alerts" in v) {
     const r = validatePayload(v);
@@ -80,7 +97,7 @@ function fromValue(v: unknown, where: string, now: Date): ParseResult<ReplayItem
     const r = payloadOfAlerts([v], where, now);
     return r.ok ? { ok: true, value: [{ where, payload: r.value }] } : r;
   }
-  return fail("schema", `${where}: expected an Alertmanager webhook body ("alerts"), a captured request ("headers" and "body"), or an alert ("labels")`);
+  return fail("schema", `${where}: expected an Alertmanager webhook body ("alerts"), a captured request ("headers" and "body"), an alert ("labels"), or a kubecano.issue/v1 document ("version")`);
 }
 
 function payloadOfAlerts(raw: readonly unknown[], where: string, now: Date): ParseResult<WebhookPayload> {

@@ -3,6 +3,8 @@ import { consoleParamsSchema } from "./console/params.js";
 import { slackParamsSchema } from "./slack/params.js";
 import { pagerdutyParamsSchema } from "./pagerduty/params.js";
 import { opsgenieParamsSchema } from "./opsgenie/params.js";
+import { webhookParamsSchema } from "./webhook/params.js";
+import { fileParamsSchema } from "./file/params.js";
 import type { Destination, DestinationDeps } from "./types.js";
 
 /**
@@ -38,6 +40,8 @@ export const DESTINATION_TYPES = {
   }),
   pagerduty: defineType({ params: pagerdutyParamsSchema, secretParams: ["routing_key"], load: () => import("./pagerduty/index.js") }),
   opsgenie: defineType({ params: opsgenieParamsSchema, secretParams: ["api_key"], load: () => import("./opsgenie/index.js") }),
+  webhook: defineType({ params: webhookParamsSchema, secretParams: ["url", "secret", "headers"], load: () => import("./webhook/index.js") }),
+  file: defineType({ params: fileParamsSchema, secretParams: [], load: () => import("./file/index.js") }),
 } as const;
 
 export type DestinationTypeName = keyof typeof DESTINATION_TYPES;

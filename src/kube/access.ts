@@ -38,9 +38,9 @@ export class ClusterAccess {
     return new ClusterAccess(client, resolved.source, opts.log, 30_000);
   }
 
-  /** For tests and embedding: an already built reader. */
-  static of(reader: KubeReader | undefined, source: string, log: Logger): ClusterAccess {
-    return new ClusterAccess(reader, source, log, 30_000);
+  /** For tests and embedding: an already built reader (`probeEveryMs`: how long to wait, once unreachable, before trying again; default 30 s). */
+  static of(reader: KubeReader | undefined, source: string, log: Logger, opts: { probeEveryMs?: number } = {}): ClusterAccess {
+    return new ClusterAccess(reader, source, log, opts.probeEveryMs ?? 30_000);
   }
 
   /** The reader while the cluster is believed reachable; after a failure, one probe attempt per interval. */

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import path from "node:path";
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { Cluster, Context, KubeConfig, User } from "@kubernetes/client-node";
 import { InputError } from "../errors.js";
 
 export interface KubeConfigOptions {
@@ -30,12 +30,12 @@ const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 export async function resolveKubeConfig(opts: KubeConfigOptions = {}): Promise<ResolvedKubeConfig | undefined> {
   const env = opts.env ?? process.env;
   // Decide where credentials are before importing client-node: it is heavy, and not needed without a cluster.
-  let found: { kind: "file"; file: string; source: string } | { kind: "list"; source: string } | { kind: "cluster" } | undefined;
+  let found: { kind: "file"; file: string; source: string } | { kind: "list"; files: string[]; source: string } | { kind: "cluster" } | undefined;
   if (opts.kubeconfig !== undefined) {
     if (!existsSync(opts.kubeconfig)) throw new InputError(`kubeconfig not found: ${opts.kubeconfig}`, "check the path given to --kubeconfig");
     found = { kind: "file", file: opts.kubeconfig, source: opts.kubeconfig };
   } else if ((env["KUBECONFIG"] ?? "") !== "" && env["KUBECONFIG"]!.split(path.delimiter).some((f) => f !== "" && existsSync(f))) {
-    found = { kind: "list", source: `KUBECONFIG (${env["KUBECONFIG"]})` };
+    found = { kind: "list", files: env["KUBECONFIG"]!.split(path.delimiter).filter((f) => f !== "" && existsSync(f)), source: `KUBECONFIG (${env["KUBECONFIG"]})` };
   } else {
     const home = path.join(env["HOME"] ?? homedir(), ".kube", "config");
     if (existsSync(home)) found = { kind: "file", file: home, source: "~/.kube/config" };
@@ -51,14 +51,25 @@ export async function resolveKubeConfig(opts: KubeConfigOptions = {}): Promise<R
     case "file":
       loadFile(kc, found.file);
       return withContext(kc, found.source, opts.context);
-    case "list":
-      // client-node merges the KUBECONFIG list itself, like kubectl.
-      try {
-        kc.loadFromDefault({}, false);
-      } catch (e) {
-        throw new InputError(`cannot read the kubeconfig files in KUBECONFIG: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`);
+    case "list": {
+      // Merged here as kubectl does (client-node's loadFromDefault reads process.env, stops at a
+      // missing file and refuses a name two files share): missing files are skipped, and the
+      // first file to set a cluster, user, context or current-context wins.
+      const clusters = new Map<string, Cluster>();
+      const users = new Map<string, User>();
+      const contexts = new Map<string, Context>();
+      let current = "";
+      for (const file of found.files) {
+        const one = new KubeConfig();
+        loadFile(one, file);
+        for (const c of one.getClusters()) if (!clusters.has(c.name)) clusters.set(c.name, c);
+        for (const u of one.getUsers()) if (!users.has(u.name)) users.set(u.name, u);
+        for (const c of one.getContexts()) if (!contexts.has(c.name)) contexts.set(c.name, c);
+        if (current === "") current = one.getCurrentContext() ?? "";
       }
+      kc.loadFromOptions({ clusters: [...clusters.values()], users: [...users.values()], contexts: [...contexts.values()], currentContext: current });
       return withContext(kc, found.source, opts.context);
+    }
     case "cluster":
       kc.loadFromCluster();
       if (opts.context !== undefined) throw new InputError(`--context ${opts.context} given, but the only credentials are the in-cluster service account`);

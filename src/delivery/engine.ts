@@ -1,4 +1,4 @@
-import { EventEmitter } from "node:events";
+import { EventEmitter, setMaxListeners } from "node:events";
 import type { Issue } from "../core/issue.js";
 import type { DeliveryConfig } from "../config/schema.js";
 import { DeliveryError, type Destination, type SendResult } from "../destinations/types.js";
@@ -86,6 +86,8 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
 
   constructor(private readonly opts: EngineOptions) {
     super();
+    // Every attempt in flight listens on it (destinations × concurrency, plus processing): not a leak past 10.
+    setMaxListeners(0, this.shutdown.signal);
     this.now = opts.now ?? Date.now;
     const names = opts.destinations.map((d) => d.name);
     this.route = opts.route ?? (() => names);
@@ -117,7 +119,7 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
         items.push({ issue, destinations: [PROCESS] });
       }
     }
-    const result = this.opts.store.accept(items);
+    const result = await this.opts.store.accept(items);
     const dup = new Set(result.duplicateIds);
     const accepted = dup.size === 0 ? issues : issues.filter((i) => !dup.has(i.id));
     for (const issue of accepted) this.opts.metrics?.issuesCreated.inc({ source: issue.source, severity: issue.severity });
@@ -161,6 +163,7 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
     this.updateDepth();
     if (this.poll === undefined && !this.shutdown.signal.aborted) {
       this.poll = setInterval(() => {
+        this.opts.store.refresh?.();
         this.pumpAll();
         this.updateDepth();
       }, 1_000);

@@ -55,7 +55,15 @@ export class MemoryDeliveryStore implements DeliveryStore {
     return this.opts.now?.() ?? Date.now();
   }
 
-  accept(items: readonly AcceptItem[]): AcceptResult {
+  accept(items: readonly AcceptItem[]): Promise<AcceptResult> {
+    try {
+      return Promise.resolve(this.acceptNow(items));
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+  }
+
+  private acceptNow(items: readonly AcceptItem[]): AcceptResult {
     // The bound is checked before accepting, so one large request may
     // overshoot it: a group bigger than the whole backlog still gets in once
     // the backlog has drained, instead of being refused forever.

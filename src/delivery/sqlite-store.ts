@@ -144,6 +144,20 @@ export class SqliteDeliveryStore implements DeliveryStore {
   private dataVersion = 0;
   private unavailable: string | undefined;
   private closed = false;
+  /**
+   * Group commit: writes queued during one turn of the event loop are
+   * committed together in one transaction (setImmediate). Accepts wait for
+   * that commit before they resolve (the 202 follows it); delivery outcomes
+   * do not wait: losing one to a crash means a resend, which the in-doubt
+   * check or at-least-once covers.
+   */
+  private queue: { op: () => void; done?: (err: unknown) => void }[] = [];
+  private flushScheduled = false;
+  /** Accepted but not yet committed, for the backlog bound. */
+  private pendingAccepts = 0;
+  /** kv writes not yet committed: reads see them (read-your-writes). */
+  private readonly kvPending = new Map<string, string | undefined>();
+  private nextSeq = 1;
 
   private constructor(
     private readonly opts: SqliteStoreOptions,
@@ -187,51 +201,60 @@ export class SqliteDeliveryStore implements DeliveryStore {
 
   // ---- DeliveryStore -------------------------------------------------------
 
-  accept(items: readonly AcceptItem[]): AcceptResult {
-    if (this.unavailable !== undefined) throw new StoreUnavailableError(this.unavailable);
-    if (this.schedule.size >= this.opts.maxBacklog) throw new BacklogFullError(this.schedule.size, this.opts.maxBacklog);
+  accept(items: readonly AcceptItem[]): Promise<AcceptResult> {
+    if (this.unavailable !== undefined) return Promise.reject(new StoreUnavailableError(this.unavailable));
+    const backlog = this.schedule.size + this.pendingAccepts;
+    if (backlog >= this.opts.maxBacklog) return Promise.reject(new BacklogFullError(backlog, this.opts.maxBacklog));
     const now = this.now();
     const window = this.opts.dedupWindowMs ?? 0;
+    const count = items.reduce((n, i) => n + i.destinations.length, 0);
+    this.pendingAccepts += count;
     const added: { issue: Issue; deliveries: Delivery[] }[] = [];
     const duplicateIds: string[] = [];
-    const tx = this.db.transaction(() => {
-      for (const { issue, destinations } of items) {
-        if (window > 0) {
-          const key = dedupKey(issue);
-          const row = this.stmts.dedupGet.get(key) as { first_seen: number } | undefined;
-          if (row !== undefined && now - row.first_seen < window) {
-            this.stmts.dedupHit.run(key);
-            duplicateIds.push(issue.id);
-            continue;
+    return new Promise<AcceptResult>((resolve, reject) => {
+      this.enqueue(
+        () => {
+          for (const { issue, destinations } of items) {
+            if (window > 0) {
+              const key = dedupKey(issue);
+              const row = this.stmts.dedupGet.get(key) as { first_seen: number } | undefined;
+              if (row !== undefined && now - row.first_seen < window) {
+                this.stmts.dedupHit.run(key);
+                duplicateIds.push(issue.id);
+                continue;
+              }
+              this.stmts.dedupPut.run(key, now);
+            }
+            this.stmts.insertIssue.run(issue.id, issue.fingerprint, now, destinations.length, JSON.stringify(issue));
+            const deliveries: Delivery[] = [];
+            for (const destination of destinations) {
+              const id = `${issue.id}/${destination}`;
+              const seq = this.nextSeq++;
+              this.stmts.insertDelivery.run(seq, id, issue.id, destination, issue.fingerprint, now, now);
+              deliveries.push({ id, issueId: issue.id, destination, fingerprint: issue.fingerprint, seq, createdAt: now, attempts: 0, nextAttemptAt: now });
+            }
+            added.push({ issue, deliveries });
           }
-          this.stmts.dedupPut.run(key, now);
-        }
-        this.stmts.insertIssue.run(issue.id, issue.fingerprint, now, destinations.length, JSON.stringify(issue));
-        const deliveries: Delivery[] = [];
-        for (const destination of destinations) {
-          const id = `${issue.id}/${destination}`;
-          const r = this.stmts.insertDelivery.run(id, issue.id, destination, issue.fingerprint, now, now);
-          deliveries.push({ id, issueId: issue.id, destination, fingerprint: issue.fingerprint, seq: Number(r.lastInsertRowid), createdAt: now, attempts: 0, nextAttemptAt: now });
-        }
-        added.push({ issue, deliveries });
-      }
+        },
+        (err) => {
+          this.pendingAccepts -= count;
+          if (err !== undefined) {
+            reject(new StoreUnavailableError(`cannot write to the state directory ${this.dir}: ${sqliteMessage(err)}`, err));
+            return;
+          }
+          let deliveries = 0;
+          for (const a of added) {
+            if (a.deliveries.length > 0) this.issues.set(a.issue.id, { issue: a.issue, open: a.deliveries.length });
+            for (const d of a.deliveries) this.schedule.add(d);
+            deliveries += a.deliveries.length;
+          }
+          resolve({ issues: added.length, deliveries, duplicates: duplicateIds.length, duplicateIds });
+        },
+      );
     });
-    try {
-      tx.immediate();
-    } catch (e) {
-      throw new StoreUnavailableError(`cannot write to the state directory ${this.dir}: ${sqliteMessage(e)}`, e);
-    }
-    let deliveries = 0;
-    for (const a of added) {
-      if (a.deliveries.length > 0) this.issues.set(a.issue.id, { issue: a.issue, open: a.deliveries.length });
-      for (const d of a.deliveries) this.schedule.add(d);
-      deliveries += a.deliveries.length;
-    }
-    return { issues: added.length, deliveries, duplicates: duplicateIds.length, duplicateIds };
   }
 
   take(destination: string, now: number, opts?: TakeOptions): ClaimedDelivery | undefined {
-    this.syncIfChanged();
     const d = this.schedule.take(destination, now);
     if (d === undefined) return undefined;
     const issue = this.issues.get(d.issueId)?.issue;
@@ -241,7 +264,11 @@ export class SqliteDeliveryStore implements DeliveryStore {
       this.write(() => this.stmts.finish.run("dead", now, null, "its Issue is missing from the store", d.id));
       return this.take(destination, now, opts);
     }
-    if (opts?.recordAttempt === true) this.write(() => this.stmts.markAttempt.run(now, d.id));
+    // The marker must be on disk before the send can reach the destination: committed now, after what is queued.
+    if (opts?.recordAttempt === true) {
+      this.write(() => this.stmts.markAttempt.run(now, d.id));
+      this.flush();
+    }
     return { delivery: d, issue };
   }
 
@@ -252,7 +279,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
   complete(delivery: Delivery, remoteId?: string): void {
     if (this.schedule.remove(delivery.id) === undefined) return;
     this.release1(delivery.issueId);
-    this.write(() => this.finishTx(delivery, "done", remoteId ?? null, null));
+    const now = this.now();
+    this.write(() => this.finishTx(delivery, "done", remoteId ?? null, null, now));
   }
 
   retry(delivery: Delivery, nextAttemptAt: number, error: string, inDoubtSince?: number): void {
@@ -265,28 +293,29 @@ export class SqliteDeliveryStore implements DeliveryStore {
   kill(delivery: Delivery, error: string): void {
     if (this.schedule.remove(delivery.id) === undefined) return;
     this.release1(delivery.issueId);
-    this.write(() => this.finishTx({ ...delivery, attempts: delivery.attempts + 1 }, "dead", null, truncateError(error)));
+    const now = this.now();
+    this.write(() => this.finishTx({ ...delivery, attempts: delivery.attempts + 1 }, "dead", null, truncateError(error), now));
   }
 
   fanOut(processing: Delivery, issue: Issue, destinations: readonly string[]): void {
     if (!this.schedule.has(processing.id)) return;
     const now = this.now();
-    const added: Delivery[] = [];
-    const tx = this.db.transaction(() => {
+    const added: Delivery[] = destinations.map((destination) => ({
+      id: `${issue.id}/${destination}`,
+      issueId: issue.id,
+      destination,
+      fingerprint: issue.fingerprint,
+      seq: this.nextSeq++,
+      createdAt: processing.createdAt,
+      attempts: 0,
+      nextAttemptAt: now,
+    }));
+    this.write(() => {
       // The processing step counted as one open delivery; the new ones replace it.
       this.stmts.updateIssue.run(JSON.stringify(issue), destinations.length - 1, issue.id);
-      for (const destination of destinations) {
-        const id = `${issue.id}/${destination}`;
-        const r = this.stmts.insertDelivery.run(id, issue.id, destination, issue.fingerprint, processing.createdAt, now);
-        added.push({ id, issueId: issue.id, destination, fingerprint: issue.fingerprint, seq: Number(r.lastInsertRowid), createdAt: processing.createdAt, attempts: 0, nextAttemptAt: now });
-      }
+      for (const d of added) this.stmts.insertDelivery.run(d.seq, d.id, d.issueId, d.destination, d.fingerprint, d.createdAt, now);
       this.stmts.finish.run("done", now, null, null, processing.id);
     });
-    try {
-      tx.immediate();
-    } catch (e) {
-      throw new StoreUnavailableError(`cannot write to the state directory ${this.dir}: ${sqliteMessage(e)}`, e);
-    }
     const entry = this.issues.get(issue.id);
     if (entry !== undefined) entry.issue = issue;
     for (const d of added) this.schedule.add(d);
@@ -320,6 +349,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   recent(limit: number): IssueRecord[] {
+    this.flush();
     const rows = this.stmts.recentIssues.all(Math.max(0, Math.min(limit, 10_000))) as { id: string; body: string }[];
     return rows.map((r) => {
       const issue = JSON.parse(r.body) as Issue;
@@ -330,16 +360,22 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   getState(namespace: string, key: string): string | undefined {
+    const k = `${namespace}\u0000${key}`;
+    if (this.kvPending.has(k)) return this.kvPending.get(k);
     const row = this.stmts.kvGet.get(namespace, key) as { value: string } | undefined;
     return row?.value;
   }
 
   setState(namespace: string, key: string, value: string | undefined): void {
-    this.write(() => (value === undefined ? this.stmts.kvDelete.run(namespace, key) : this.stmts.kvPut.run(namespace, key, value, this.now())));
+    const k = `${namespace}\u0000${key}`;
+    this.kvPending.set(k, value);
+    const now = this.now();
+    this.write(() => (value === undefined ? this.stmts.kvDelete.run(namespace, key) : this.stmts.kvPut.run(namespace, key, value, now)));
   }
 
   close(): void {
     if (this.closed) return;
+    this.flush();
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     try {
@@ -381,6 +417,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
   // ---- operator commands (also usable without ownership) -----------------------
 
   list(filter: { states?: readonly DeliveryState[]; limit?: number } = {}): DeliveryInfo[] {
+    this.flush();
     const states = filter.states ?? ["pending", "dead"];
     const limit = filter.limit ?? 1000;
     const rows = this.db
@@ -421,14 +458,11 @@ export class SqliteDeliveryStore implements DeliveryStore {
 
   // ---- internals ----------------------------------------------------------------
 
-  private finishTx(delivery: Delivery, state: "done" | "dead", remoteId: string | null, error: string | null): void {
-    const now = this.now();
-    const tx = this.db.transaction(() => {
-      this.stmts.finish.run(state, now, remoteId, error, delivery.id);
-      if (state === "dead") this.stmts.setAttempts.run(delivery.attempts, delivery.id);
-      this.stmts.closeOne.run(delivery.issueId);
-    });
-    tx.immediate();
+  /** Marks a delivery done or dead; runs inside the group commit. */
+  private finishTx(delivery: Delivery, state: "done" | "dead", remoteId: string | null, error: string | null, now: number): void {
+    this.stmts.finish.run(state, now, remoteId, error, delivery.id);
+    if (state === "dead") this.stmts.setAttempts.run(delivery.attempts, delivery.id);
+    this.stmts.closeOne.run(delivery.issueId);
   }
 
   /** Called once a delivery left the schedule: forget its Issue when it was the last one. */
@@ -437,13 +471,52 @@ export class SqliteDeliveryStore implements DeliveryStore {
     if (entry !== undefined && --entry.open <= 0) this.issues.delete(issueId);
   }
 
-  /** Runs a write for a delivery outcome; a failure is logged, never thrown into the engine. */
+  /** Queues a write for a delivery outcome; a failure is logged, never thrown into the engine. */
   private write(fn: () => unknown): void {
-    try {
-      fn();
-    } catch (e) {
-      this.opts.log?.error({ stateDir: this.dir }, `cannot record a delivery outcome in the state directory: ${sqliteMessage(e)} (it may be sent again after a restart)`);
+    this.enqueue(() => void fn());
+  }
+
+  private enqueue(op: () => void, done?: (err: unknown) => void): void {
+    this.queue.push(done !== undefined ? { op, done } : { op });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
     }
+  }
+
+  /**
+   * Commits everything queued in one transaction. An accept's `done` runs
+   * after the commit; when the transaction fails every accept is refused
+   * (503) and the outcome writes are lost (logged).
+   */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.queue.length === 0) return;
+    const batch = this.queue;
+    this.queue = [];
+    const kv = new Map(this.kvPending);
+    let err: unknown;
+    if (this.closed) err = new Error("the store is closed");
+    else {
+      try {
+        this.db.transaction(() => {
+          for (const b of batch) b.op();
+        }).immediate();
+      } catch (e) {
+        err = e;
+      }
+    }
+    // Values written by this batch are on disk now (or lost): reads go to the database again.
+    for (const [k, v] of kv) if (this.kvPending.get(k) === v) this.kvPending.delete(k);
+    if (err !== undefined && batch.some((b) => b.done === undefined)) {
+      this.opts.log?.error({ stateDir: this.dir }, `cannot record delivery outcomes in the state directory: ${sqliteMessage(err)} (they may be sent again after a restart)`);
+    }
+    for (const b of batch) b.done?.(err);
+  }
+
+  /** Picks up changes made by another process (operator commands). Called by the engine's poll, not per take. */
+  refresh(): void {
+    this.syncIfChanged();
   }
 
   private claimOwnership(): void {
@@ -478,6 +551,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
       this.schedule.add(rowToDelivery(r), { taken: inFlight.has(r.id) });
     }
     this.dataVersion = this.db.pragma("data_version", { simple: true }) as number;
+    const max = (this.db.prepare("SELECT max(seq) AS m FROM deliveries").get() as { m: number | null }).m;
+    this.nextSeq = Math.max(this.nextSeq, (max ?? 0) + 1);
   }
 
   /**
@@ -486,6 +561,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
    */
   private syncIfChanged(): void {
     if (this.opts.stateDir === ":memory:" || this.closed) return;
+    // Our own queued writes first: a reload must not resurrect what we already finished.
+    this.flush();
     let v: number;
     try {
       v = this.db.pragma("data_version", { simple: true }) as number;
@@ -536,7 +613,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
 function prepare(db: Database.Database) {
   return {
     insertIssue: db.prepare("INSERT INTO issues (id, fingerprint, received_at, open_deliveries, body) VALUES (?, ?, ?, ?, ?)"),
-    insertDelivery: db.prepare("INSERT INTO deliveries (id, issue_id, destination, fingerprint, state, attempts, created_at, next_attempt_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)"),
+    insertDelivery: db.prepare("INSERT INTO deliveries (seq, id, issue_id, destination, fingerprint, state, attempts, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)"),
     dedupGet: db.prepare("SELECT first_seen FROM dedup WHERE key = ?"),
     dedupPut: db.prepare("INSERT INTO dedup (key, first_seen, duplicates) VALUES (?, ?, 0) ON CONFLICT(key) DO UPDATE SET first_seen = excluded.first_seen, duplicates = 0"),
     dedupHit: db.prepare("UPDATE dedup SET duplicates = duplicates + 1 WHERE key = ?"),

@@ -111,7 +111,8 @@ export interface TakeOptions {
  * - every taken delivery ends in exactly one of complete, retry, kill or release.
  */
 export interface DeliveryStore {
-  accept(items: readonly AcceptItem[]): AcceptResult;
+  /** Resolves once the items are durable (for the durable store: committed). */
+  accept(items: readonly AcceptItem[]): Promise<AcceptResult>;
   take(destination: string, now: number, opts?: TakeOptions): ClaimedDelivery | undefined;
   /** Earliest time a delivery of this destination becomes due, if any waits. */
   nextDueAt(destination: string): number | undefined;
@@ -147,6 +148,8 @@ export interface DeliveryStore {
   /** Small durable key/value state of destinations (e.g. Slack's fingerprint → thread). */
   getState(namespace: string, key: string): string | undefined;
   setState(namespace: string, key: string, value: string | undefined): void;
+  /** Picks up changes another process made (operator commands); called about once a second. */
+  refresh?(): void;
   close(): void;
 }
 

@@ -6,6 +6,7 @@ import { parseDuration, formatMs } from "../../src/config/duration.js";
 import { collectSecrets, loadConfig, type LoadedConfig } from "../../src/config/load.js";
 import { makeScrubber, REDACTED, redactConfig } from "../../src/config/redact.js";
 import { configJsonSchema, configSchema } from "../../src/config/schema.js";
+import { DESTINATION_TYPE_NAMES } from "../../src/destinations/registry.js";
 import { ConfigError } from "../../src/errors.js";
 
 let dir: string;
@@ -256,7 +257,7 @@ describe("schema errors", () => {
     const p = await write("kubecano.config.yaml", "destinations:\n  - name: x\n    type: teams\n");
     const e = await loadError();
     expect(e.problems).toHaveLength(1);
-    expect(e.problems[0]).toMatch(new RegExp(`^${escapeRe(p)}:\\d+: destinations\\[0\\](\\.type)?: unknown destination type: use one of console, slack$`));
+    expect(e.problems[0]).toMatch(new RegExp(`^${escapeRe(p)}:\\d+: destinations\\[0\\](\\.type)?: unknown destination type: use one of ${DESTINATION_TYPE_NAMES.join(", ")}$`));
   });
 
   it("duplicate destination names are refused", async () => {
@@ -432,14 +433,14 @@ describe("configJsonSchema", () => {
     expect(() => JSON.parse(JSON.stringify(schema))).not.toThrow();
   });
 
-  it("describes destinations as a list of console or slack entries", () => {
+  it("describes destinations as a list with one entry shape per destination type", () => {
     const dest = schema.properties["destinations"]!;
     expect(dest["type"]).toBe("array");
     const items = dest["items"] as Record<string, unknown>;
     const variants = (items["oneOf"] ?? items["anyOf"]) as Record<string, unknown>[];
     expect(Array.isArray(variants)).toBe(true);
     const types = variants.map((v) => ((v["properties"] as Record<string, Record<string, unknown>>)["type"]!)["const"]);
-    expect(types.sort()).toEqual(["console", "slack"]);
+    expect(types.sort()).toEqual([...DESTINATION_TYPE_NAMES].sort());
     for (const v of variants) expect((v["required"] as string[]).sort()).toEqual(["name", "type"]);
   });
 

@@ -131,7 +131,7 @@ describe("DeliveryEngine on the SQLite store", () => {
     const found = issue("fp-found");
     const missing = issue("fp-missing");
     const before = openStore(dir);
-    before.accept([found, missing].map((i) => ({ issue: i, destinations: ["slack"] })));
+    await before.accept([found, missing].map((i) => ({ issue: i, destinations: ["slack"] })));
     const startedAt = Date.now();
     before.take("slack", startedAt, { recordAttempt: true });
     before.take("slack", startedAt, { recordAttempt: true });
@@ -266,6 +266,8 @@ describe("DeliveryEngine on the SQLite store", () => {
     engine.start();
     engine.submit([slow, dead]);
     await waitFor(() => expect(events.map((e) => e.outcome).sort()).toEqual(["failed", "retry"]));
+    // Outcomes are committed with the next group commit; an operator is never this quick.
+    store.flush();
     const operator = openStore(dir, false);
     expect(operator.requeue(`${dead.id}/d`)).toBe(true);
     operator.close();

@@ -163,12 +163,12 @@ beforeAll(() => {
 // ───────────────────────────────────────────────────────────────────────────
 
 describe("SqliteDeliveryStore: restarts", () => {
-  it("reopened after close, keeps pending deliveries in order with their attempts, next attempt and last error", () => {
+  it("reopened after close, keeps pending deliveries in order with their attempts, next attempt and last error", async () => {
     const dir = stateDir();
     const a = open({ stateDir: dir, now: () => T0 });
     const [x1, x2, y] = [issue("fp-x"), issue("fp-x", { status: "RESOLVED" }), issue("fp-y")];
-    a.accept([x1!, x2!, y!].map((i) => ({ issue: i, destinations: ["slack"] })));
-    a.accept([{ issue: issue("fp-z"), destinations: ["console"] }]);
+    await a.accept([x1!, x2!, y!].map((i) => ({ issue: i, destinations: ["slack"] })));
+    await a.accept([{ issue: issue("fp-z"), destinations: ["console"] }]);
     const first = mustTake(a, "slack", T0);
     a.retry(first.delivery, T0 + 60_000, "remote said http_503");
     a.complete(mustTake(a, "console", T0).delivery, "ok-1");
@@ -202,7 +202,7 @@ describe("SqliteDeliveryStore: restarts", () => {
       `
       const store = Store.open({ stateDir: process.env.DIR, maxBacklog: 100 });
       const [a, b, c] = JSON.parse(process.env.ISSUES);
-      store.accept([{ issue: a, destinations: ["slack"] }, { issue: b, destinations: ["slack"] }, { issue: c, destinations: ["console"] }]);
+      await store.accept([{ issue: a, destinations: ["slack"] }, { issue: b, destinations: ["slack"] }, { issue: c, destinations: ["console"] }]);
       const t = Date.now();
       const taken = [t, store.take("slack", t, { recordAttempt: true }).delivery.id, store.take("console", t).delivery.id];
       process.stdout.write(JSON.stringify(taken) + "\\n", () => process.kill(process.pid, "SIGKILL"));
@@ -229,10 +229,10 @@ describe("SqliteDeliveryStore: restarts", () => {
     expect(cDel.delivery.inDoubtSince).toBeUndefined();
   });
 
-  it("a delivery in doubt keeps the time of the first unfinished attempt until an outcome is recorded", () => {
+  it("a delivery in doubt keeps the time of the first unfinished attempt until an outcome is recorded", async () => {
     const dir = stateDir();
     const a = open({ stateDir: dir, now: () => T0 });
-    a.accept([{ issue: issue("fp"), destinations: ["slack"] }]);
+    await a.accept([{ issue: issue("fp"), destinations: ["slack"] }]);
     mustTake(a, "slack", T0, true);
     a.close(); // no outcome recorded, as after a crash
     const b = open({ stateDir: dir, now: () => T0 });
@@ -251,10 +251,10 @@ describe("SqliteDeliveryStore: restarts", () => {
     expect(d3.delivery.attempts).toBe(1);
   });
 
-  it("a delivery released at shutdown after its attempt was recorded stays in doubt (the send may have reached the destination)", () => {
+  it("a delivery released at shutdown after its attempt was recorded stays in doubt (the send may have reached the destination)", async () => {
     const dir = stateDir();
     const a = open({ stateDir: dir, now: () => T0 });
-    a.accept([{ issue: issue("fp-1"), destinations: ["slack"] }, { issue: issue("fp-2"), destinations: ["webhook"] }]);
+    await a.accept([{ issue: issue("fp-1"), destinations: ["slack"] }, { issue: issue("fp-2"), destinations: ["webhook"] }]);
     const s = mustTake(a, "slack", T0, true);
     const w = mustTake(a, "webhook", T0, false);
     a.release(s.delivery);
@@ -269,32 +269,32 @@ describe("SqliteDeliveryStore: restarts", () => {
     expect(w2.delivery.inDoubtSince).toBeUndefined();
   });
 
-  it("remembers dedup keys across a restart", () => {
+  it("remembers dedup keys across a restart", async () => {
     const dir = stateDir();
     const startsAt = new Date(T0 - 60_000).toISOString();
     const a = open({ stateDir: dir, dedupWindowMs: HOUR, now: () => T0 });
-    a.accept([{ issue: issue("fp", { startsAt }), destinations: ["slack"] }]);
+    await a.accept([{ issue: issue("fp", { startsAt }), destinations: ["slack"] }]);
     a.close();
     const b = open({ stateDir: dir, dedupWindowMs: HOUR, now: () => T0 + HOUR - 1 });
     const repeat = issue("fp", { startsAt });
-    expect(b.accept([{ issue: repeat, destinations: ["slack"] }])).toEqual({ issues: 0, deliveries: 0, duplicates: 1, duplicateIds: [repeat.id] });
+    expect(await b.accept([{ issue: repeat, destinations: ["slack"] }])).toEqual({ issues: 0, deliveries: 0, duplicates: 1, duplicateIds: [repeat.id] });
     expect(b.depth()).toBe(1);
   });
 });
 
 describe("SqliteDeliveryStore: schema migrations", () => {
-  it("a fresh database ends at SCHEMA_VERSION, and reopening does not migrate again", () => {
+  it("a fresh database ends at SCHEMA_VERSION, and reopening does not migrate again", async () => {
     const dir = stateDir();
     open({ stateDir: dir }).close();
     expect(peek<{ user_version: number }>(dir, "PRAGMA user_version")).toEqual([{ user_version: SCHEMA_VERSION }]);
     expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(1);
     const again = open({ stateDir: dir });
-    again.accept([{ issue: issue("fp"), destinations: ["a"] }]);
+    await again.accept([{ issue: issue("fp"), destinations: ["a"] }]);
     expect(again.depth()).toBe(1);
     expect(peek<{ journal_mode: string }>(dir, "PRAGMA journal_mode")).toEqual([{ journal_mode: "wal" }]);
   });
 
-  it("refuses a database written by a newer kubecano, with a clear message, and leaves it alone", () => {
+  it("refuses a database written by a newer kubecano, with a clear message, and leaves it alone", async () => {
     const dir = stateDir();
     open({ stateDir: dir }).close();
     const db = new Database(path.join(dir, DB_FILE));
@@ -355,7 +355,7 @@ describe("SqliteDeliveryStore: ownership of the state directory", () => {
     expect(peek<{ pid: number }>(dir, "SELECT pid FROM owner")).toEqual([{ pid: process.pid }]);
   });
 
-  it("an owner on another host is refused while its heartbeat is fresh, and taken over once it is 30 s old", () => {
+  it("an owner on another host is refused while its heartbeat is fresh, and taken over once it is 30 s old", async () => {
     const dir = stateDir();
     open({ stateDir: dir }).close();
     const db = new Database(path.join(dir, DB_FILE));
@@ -384,10 +384,10 @@ describe("SqliteDeliveryStore: operator changes from another connection", () => 
     return { owner, operator: () => open({ stateDir: dir, owner: false }), dir };
   }
 
-  it("requeue of a dead letter (by number or id) is picked up by the owner's next take, with a fresh attempt budget", () => {
+  it("requeue of a dead letter (by number or id) is picked up by the owner's next take, with a fresh attempt budget", async () => {
     const { owner, operator } = setup();
     const [i1, i2] = [issue("fp-1"), issue("fp-2")];
-    owner.accept([i1!, i2!].map((i) => ({ issue: i, destinations: ["slack"] })));
+    await owner.accept([i1!, i2!].map((i) => ({ issue: i, destinations: ["slack"] })));
     const d1 = mustTake(owner, "slack", T0);
     const d2 = mustTake(owner, "slack", T0);
     owner.retry(d1.delivery, T0, "remote said http_503");
@@ -396,6 +396,7 @@ describe("SqliteDeliveryStore: operator changes from another connection", () => 
     expect(owner.depth()).toBe(0);
     expect(owner.take("slack", Date.now())).toBeUndefined();
 
+    owner.flush();
     const op = operator();
     expect(op.list({ states: ["dead"] }).map((d) => [d.issueId, d.attempts, d.lastError])).toEqual([
       [i1!.id, 2, "channel_not_found"],
@@ -405,6 +406,7 @@ describe("SqliteDeliveryStore: operator changes from another connection", () => 
     expect(op.requeue(d2.delivery.id)).toBe(true);
     expect(op.requeue("999999")).toBe(false);
     op.close();
+    owner.refresh();
 
     const now = Date.now() + 1;
     const a = mustTake(owner, "slack", now);
@@ -417,61 +419,69 @@ describe("SqliteDeliveryStore: operator changes from another connection", () => 
     expect(owner.list({ states: ["dead", "pending"] })).toEqual([]);
   });
 
-  it("requeueAllDead is picked up by the owner's next take", () => {
+  it("requeueAllDead is picked up by the owner's next take", async () => {
     const { owner, operator } = setup();
     const issues = [issue("fp-1"), issue("fp-2"), issue("fp-3")];
-    owner.accept(issues.map((i) => ({ issue: i, destinations: ["slack"] })));
+    await owner.accept(issues.map((i) => ({ issue: i, destinations: ["slack"] })));
     for (let k = 0; k < 3; k++) owner.kill(mustTake(owner, "slack", T0).delivery, "is_archived");
+    owner.flush();
     const op = operator();
     expect(op.requeueAllDead()).toBe(3);
     expect(op.requeueAllDead()).toBe(0);
     op.close();
+    owner.refresh();
     const now = Date.now() + 1;
     const got = [owner.take("slack", now), owner.take("slack", now), owner.take("slack", now), owner.take("slack", now)].map((c) => c?.issue.id);
     expect(got).toEqual([...issues.map((i) => i.id), undefined]);
   });
 
-  it("drop of a waiting delivery removes it from the owner's schedule and lets the next of its fingerprint go", () => {
+  it("drop of a waiting delivery removes it from the owner's schedule and lets the next of its fingerprint go", async () => {
     const { owner, operator } = setup();
     const [x1, x2] = [issue("fp-x"), issue("fp-x")];
-    owner.accept([x1!, x2!].map((i) => ({ issue: i, destinations: ["slack"] })));
+    await owner.accept([x1!, x2!].map((i) => ({ issue: i, destinations: ["slack"] })));
     const d1 = mustTake(owner, "slack", T0);
     owner.retry(d1.delivery, T0 + HOUR, "remote said http_503");
+    owner.flush();
     const op = operator();
     expect(op.drop(String(d1.delivery.seq))).toBe(true);
     expect(op.drop(String(d1.delivery.seq))).toBe(false);
     op.close();
+    owner.refresh();
     expect(owner.take("slack", T0 + 1)?.issue.id).toBe(x2!.id);
     expect(owner.depth()).toBe(1);
   });
 
-  it("drop of a dead letter removes it from the list", () => {
+  it("drop of a dead letter removes it from the list", async () => {
     const { owner, operator } = setup();
-    owner.accept([{ issue: issue("fp"), destinations: ["slack"] }]);
+    await owner.accept([{ issue: issue("fp"), destinations: ["slack"] }]);
     const d = mustTake(owner, "slack", T0);
     owner.kill(d.delivery, "channel_not_found");
+    owner.flush();
     const op = operator();
     expect(op.list().map((x) => x.state)).toEqual(["dead"]);
     expect(op.drop(d.delivery.id)).toBe(true);
     expect(op.list()).toEqual([]);
     // A delivered one cannot be dropped (nor requeued).
-    owner.accept([{ issue: issue("fp-2"), destinations: ["slack"] }]);
+    await owner.accept([{ issue: issue("fp-2"), destinations: ["slack"] }]);
     const ok = mustTake(owner, "slack", T0);
     owner.complete(ok.delivery);
+    owner.flush();
     expect(op.drop(ok.delivery.id)).toBe(false);
     expect(op.requeue(ok.delivery.id)).toBe(false);
   });
 
-  it("a requeued dead letter waits while a later delivery of its fingerprint is in flight", () => {
+  it("a requeued dead letter waits while a later delivery of its fingerprint is in flight", async () => {
     const { owner, operator } = setup();
     const [firing, resolved] = [issue("fp-x"), issue("fp-x", { status: "RESOLVED" })];
-    owner.accept([firing!, resolved!].map((i) => ({ issue: i, destinations: ["slack"] })));
+    await owner.accept([firing!, resolved!].map((i) => ({ issue: i, destinations: ["slack"] })));
     owner.kill(mustTake(owner, "slack", T0).delivery, "channel_not_found");
     const inFlight = mustTake(owner, "slack", T0);
     expect(inFlight.issue.id).toBe(resolved!.id);
+    owner.flush();
     const op = operator();
     expect(op.requeue(`${firing!.id}/slack`)).toBe(true);
     op.close();
+    owner.refresh();
     const now = Date.now() + 1;
     // Never two of one (destination, fingerprint) at once.
     expect(owner.take("slack", now)).toBeUndefined();
@@ -479,16 +489,18 @@ describe("SqliteDeliveryStore: operator changes from another connection", () => 
     expect(owner.take("slack", now)?.issue.id).toBe(firing!.id);
   });
 
-  it("an operator change while a delivery is in flight does not hand it out twice", () => {
+  it("an operator change while a delivery is in flight does not hand it out twice", async () => {
     const { owner, operator } = setup();
     const [x1, y] = [issue("fp-x"), issue("fp-y")];
-    owner.accept([x1!, y!].map((i) => ({ issue: i, destinations: ["slack"] })));
+    await owner.accept([x1!, y!].map((i) => ({ issue: i, destinations: ["slack"] })));
     const inFlight = mustTake(owner, "slack", T0);
     const dead = mustTake(owner, "slack", T0);
     owner.kill(dead.delivery, "channel_not_found");
+    owner.flush();
     const op = operator();
     expect(op.requeueAllDead()).toBe(1);
     op.close();
+    owner.refresh();
     // The reload keeps x1 in flight: only y is handed out.
     const now = Date.now() + 1;
     expect(owner.take("slack", now)?.issue.id).toBe(y!.id);
@@ -500,11 +512,11 @@ describe("SqliteDeliveryStore: operator changes from another connection", () => 
 });
 
 describe("SqliteDeliveryStore: list and prune", () => {
-  it("list filters by state, oldest first, with the Issue's title, up to a limit", () => {
+  it("list filters by state, oldest first, with the Issue's title, up to a limit", async () => {
     const dir = stateDir();
     const store = open({ stateDir: dir, now: () => T0 });
     const issues = [issue("fp-1", { title: "one" }), issue("fp-2", { title: "two" }), issue("fp-3", { title: "three" }), issue("fp-4", { title: "four" })];
-    store.accept(issues.map((i) => ({ issue: i, destinations: ["slack"] })));
+    await store.accept(issues.map((i) => ({ issue: i, destinations: ["slack"] })));
     store.complete(mustTake(store, "slack", T0).delivery, "r1");
     store.kill(mustTake(store, "slack", T0).delivery, "channel_not_found");
     const third = mustTake(store, "slack", T0);
@@ -520,7 +532,7 @@ describe("SqliteDeliveryStore: list and prune", () => {
     expect(store.list({ states: ["done"] })[0]).toMatchObject({ remoteId: "r1", finishedAt: T0 });
   });
 
-  it("prune forgets expired dedup keys, delivered ones past retention, dead letters past deadRetention and Issues left with nothing", () => {
+  it("prune forgets expired dedup keys, delivered ones past retention, dead letters past deadRetention and Issues left with nothing", async () => {
     const dir = stateDir();
     let now = T0;
     const store = open({ stateDir: dir, dedupWindowMs: 2 * HOUR, retentionMs: DAY, deadRetentionMs: 7 * DAY, now: () => now });
@@ -528,7 +540,7 @@ describe("SqliteDeliveryStore: list and prune", () => {
     const dead = issue("fp-dead");
     const waiting = issue("fp-waiting");
     const unrouted = issue("fp-unrouted");
-    store.accept([
+    await store.accept([
       { issue: done, destinations: ["slack"] },
       { issue: dead, destinations: ["slack"] },
       { issue: waiting, destinations: ["slack"] },
@@ -574,16 +586,16 @@ describe("SqliteDeliveryStore in memory (--ephemeral)", () => {
     vi.useRealTimers();
   });
 
-  it("prunes on its maintenance timer too, so a long run does not pile up finished Issues", () => {
+  it("prunes on its maintenance timer too, so a long run does not pile up finished Issues", async () => {
     vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
     let now = T0;
     const store = open({ stateDir: ":memory:", retentionMs: 60_000, now: () => now });
     const old = issue("fp-old");
-    store.accept([{ issue: old, destinations: ["console"] }]);
+    await store.accept([{ issue: old, destinations: ["console"] }]);
     store.complete(mustTake(store, "console", T0).delivery);
     now = T0 + 60_001;
     const fresh = issue("fp-new");
-    store.accept([{ issue: fresh, destinations: ["console"] }]);
+    await store.accept([{ issue: fresh, destinations: ["console"] }]);
     expect(store.recent(10).map((r) => r.issue.id)).toEqual([fresh.id, old.id]);
     vi.advanceTimersByTime(5_000);
     expect(store.recent(10).map((r) => r.issue.id)).toEqual([fresh.id]);
@@ -605,14 +617,14 @@ describe("SqliteDeliveryStore: when the directory cannot take more", () => {
         const dir = process.env.DIR;
         const store = Store.open({ stateDir: dir, maxBacklog: 100 });
         const item = (id) => ({ issue: { id, fingerprint: id, status: "FIRING", startsAt: id, title: id }, destinations: ["a"] });
-        const attempt = (id) => { try { store.accept([item(id)]); return "accepted"; } catch (e) { return e.name + ": " + e.message; } };
-        const out = { before: [store.unavailableReason() ?? null, attempt("one")] };
+        const attempt = async (id) => { try { await store.accept([item(id)]); return "accepted"; } catch (e) { return e.name + ": " + e.message; } };
+        const out = { before: [store.unavailableReason() ?? null, await attempt("one")] };
         chmodSync(dir, 0o500);
         store.checkWritable();
-        out.readOnly = [store.unavailableReason() ?? null, attempt("two"), store.depth()];
+        out.readOnly = [store.unavailableReason() ?? null, await attempt("two"), store.depth()];
         chmodSync(dir, 0o700);
         store.checkWritable();
-        out.after = [store.unavailableReason() ?? null, attempt("three"), store.depth()];
+        out.after = [store.unavailableReason() ?? null, await attempt("three"), store.depth()];
         store.close();
         process.stdout.write(JSON.stringify(out) + "\\n");
       }
@@ -650,12 +662,12 @@ describe("SqliteDeliveryStore: when the directory cannot take more", () => {
       return mnt!;
     }
 
-    it("accept throws StoreUnavailableError, keeps none of the batch, and works again once there is room", (ctx) => {
+    it("accept throws StoreUnavailableError, keeps none of the batch, and works again once there is room", async (ctx) => {
       const m = tmpfs(ctx);
       const dir = path.join(m, "state");
       const store = open({ stateDir: dir, dedupWindowMs: HOUR });
       const small = issue("fp-small");
-      store.accept([{ issue: small, destinations: ["slack"] }]);
+      await store.accept([{ issue: small, destinations: ["slack"] }]);
       const filler = path.join(m, "filler");
       fillDisk(filler);
       // Bigger than whatever room the write-ahead log already has.
@@ -664,7 +676,7 @@ describe("SqliteDeliveryStore: when the directory cannot take more", () => {
       expect(store.unavailableReason()).toBeUndefined();
       let err: unknown;
       try {
-        store.accept(batch.map((i) => ({ issue: i, destinations: ["slack"] })));
+        await store.accept(batch.map((i) => ({ issue: i, destinations: ["slack"] })));
       } catch (e) {
         err = e;
       }
@@ -681,7 +693,7 @@ describe("SqliteDeliveryStore: when the directory cannot take more", () => {
       store.checkWritable();
       expect(store.unavailableReason()).toBeUndefined();
       // Retried by Alertmanager: accepted, not counted as duplicates of the refused batch.
-      expect(store.accept(batch.map((i) => ({ issue: i, destinations: ["slack"] })))).toMatchObject({ issues: 2, deliveries: 2, duplicates: 0 });
+      expect(await store.accept(batch.map((i) => ({ issue: i, destinations: ["slack"] })))).toMatchObject({ issues: 2, deliveries: 2, duplicates: 0 });
       store.complete(taken.delivery);
       expect(store.depth()).toBe(2);
       store.close();
@@ -689,26 +701,26 @@ describe("SqliteDeliveryStore: when the directory cannot take more", () => {
       expect(open({ stateDir: dir }).depth()).toBe(2);
     });
 
-    it("the write probe notices a full disk: unavailableReason is set and accept refuses before writing", (ctx) => {
+    it("the write probe notices a full disk: unavailableReason is set and accept refuses before writing", async (ctx) => {
       const m = tmpfs(ctx);
       const store = open({ stateDir: path.join(m, "state") });
       const filler = path.join(m, "filler");
       fillDisk(filler);
       store.checkWritable();
       expect(store.unavailableReason()).toMatch(/^the state directory .* is not writable: ENOSPC/);
-      expect(() => store.accept([{ issue: issue("fp"), destinations: ["slack"] }])).toThrow(StoreUnavailableError);
+      await expect(store.accept([{ issue: issue("fp"), destinations: ["slack"] }])).rejects.toThrow(StoreUnavailableError);
       expect(store.depth()).toBe(0);
       rmSync(filler);
       store.checkWritable();
       expect(store.unavailableReason()).toBeUndefined();
-      expect(store.accept([{ issue: issue("fp"), destinations: ["slack"] }]).deliveries).toBe(1);
+      expect((await store.accept([{ issue: issue("fp"), destinations: ["slack"] }])).deliveries).toBe(1);
     });
 
-    it("opening on a full disk is refused with StoreUnavailableError (and leaves no handle open)", (ctx) => {
+    it("opening on a full disk is refused with StoreUnavailableError (and leaves no handle open)", async (ctx) => {
       const m = tmpfs(ctx);
       const dir = path.join(m, "state");
       const first = open({ stateDir: dir });
-      first.accept([{ issue: issue("fp"), destinations: ["slack"] }]);
+      await first.accept([{ issue: issue("fp"), destinations: ["slack"] }]);
       first.close();
       // An operator's connection keeps the WAL index in place, so opening gets as far as claiming ownership.
       open({ stateDir: dir, owner: false });

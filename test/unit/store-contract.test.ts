@@ -102,11 +102,11 @@ function mustTake(store: DeliveryStore, destination: string, now: number): Claim
 
 describe.each(IMPLS)("DeliveryStore contract: $name", (impl) => {
   describe("accept", () => {
-    it("records every Issue with one delivery per destination, each due at once", () => {
+    it("records every Issue with one delivery per destination, each due at once", async () => {
       const c = clock();
       const store = impl.make({ now: c.now });
       const issues = [issue("fp-1"), issue("fp-2"), issue("fp-3")];
-      const r = store.accept(issues.map((i) => ({ issue: i, destinations: ["a", "b"] })));
+      const r = await store.accept(issues.map((i) => ({ issue: i, destinations: ["a", "b"] })));
       expect(r).toEqual({ issues: 3, deliveries: 6, duplicates: 0, duplicateIds: [] });
       expect(store.depth()).toBe(6);
       const claimed = mustTake(store, "a", T0);
@@ -116,29 +116,29 @@ describe.each(IMPLS)("DeliveryStore contract: $name", (impl) => {
       expect(claimed.delivery.lastError).toBeUndefined();
     });
 
-    it("an Issue routed to no destination is recorded (in the feed) with no delivery", () => {
+    it("an Issue routed to no destination is recorded (in the feed) with no delivery", async () => {
       const store = impl.make({ now: clock().now });
       const i = issue("fp-none");
-      expect(store.accept([{ issue: i, destinations: [] }])).toEqual({ issues: 1, deliveries: 0, duplicates: 0, duplicateIds: [] });
+      expect(await store.accept([{ issue: i, destinations: [] }])).toEqual({ issues: 1, deliveries: 0, duplicates: 0, duplicateIds: [] });
       expect(store.depth()).toBe(0);
       expect(store.recent(10)).toEqual([{ issue: i, deliveries: [] }]);
     });
 
-    it("an empty batch changes nothing", () => {
+    it("an empty batch changes nothing", async () => {
       const store = impl.make({ now: clock().now });
-      expect(store.accept([])).toEqual({ issues: 0, deliveries: 0, duplicates: 0, duplicateIds: [] });
+      expect(await store.accept([])).toEqual({ issues: 0, deliveries: 0, duplicates: 0, duplicateIds: [] });
       expect(store.depth()).toBe(0);
       expect(store.recent(10)).toEqual([]);
     });
 
-    it("refuses a batch at the bound with BacklogFullError, keeping none of it (not even its dedup keys)", () => {
+    it("refuses a batch at the bound with BacklogFullError, keeping none of it (not even its dedup keys)", async () => {
       const c = clock();
       const store = impl.make({ maxBacklog: 2, dedupWindowMs: 60_000, now: c.now });
-      store.accept([{ issue: issue("fp-1"), destinations: ["a", "b"] }]);
+      await store.accept([{ issue: issue("fp-1"), destinations: ["a", "b"] }]);
       const refused = [issue("fp-2"), issue("fp-3")];
       let err: unknown;
       try {
-        store.accept(refused.map((i) => ({ issue: i, destinations: ["a"] })));
+        await store.accept(refused.map((i) => ({ issue: i, destinations: ["a"] })));
       } catch (e) {
         err = e;
       }
@@ -150,35 +150,35 @@ describe.each(IMPLS)("DeliveryStore contract: $name", (impl) => {
       // Drain below the bound: the sender's retry of the same alerts is accepted, not taken for a duplicate.
       store.complete(mustTake(store, "a", T0).delivery);
       const again = refused.map((i) => ({ ...i, id: `${i.id}-again` }));
-      expect(store.accept(again.map((i) => ({ issue: i, destinations: ["a"] })))).toMatchObject({ issues: 2, deliveries: 2, duplicates: 0 });
+      expect(await store.accept(again.map((i) => ({ issue: i, destinations: ["a"] })))).toMatchObject({ issues: 2, deliveries: 2, duplicates: 0 });
     });
 
-    it("checks the bound before a batch, so one batch may overshoot it; the next is refused until the backlog drains", () => {
+    it("checks the bound before a batch, so one batch may overshoot it; the next is refused until the backlog drains", async () => {
       const c = clock();
       const store = impl.make({ maxBacklog: 3, now: c.now });
-      expect(store.accept([{ issue: issue("fp-0"), destinations: ["a", "b"] }]).deliveries).toBe(2);
+      expect((await store.accept([{ issue: issue("fp-0"), destinations: ["a", "b"] }])).deliveries).toBe(2);
       // 2 < 3: this batch of 5 gets in whole.
-      expect(store.accept(Array.from({ length: 5 }, (_, i) => ({ issue: issue(`fp-${i + 1}`), destinations: ["a"] }))).deliveries).toBe(5);
+      expect((await store.accept(Array.from({ length: 5 }, (_, i) => ({ issue: issue(`fp-${i + 1}`), destinations: ["a"] })))).deliveries).toBe(5);
       expect(store.depth()).toBe(7);
-      expect(() => store.accept([{ issue: issue("fp-x"), destinations: ["a"] }])).toThrow(BacklogFullError);
+      await expect(store.accept([{ issue: issue("fp-x"), destinations: ["a"] }])).rejects.toThrow(BacklogFullError);
       for (let i = 0; i < 5; i++) store.complete(mustTake(store, "a", T0).delivery);
       expect(store.depth()).toBe(2);
-      expect(store.accept([{ issue: issue("fp-y"), destinations: ["a"] }]).deliveries).toBe(1);
+      expect((await store.accept([{ issue: issue("fp-y"), destinations: ["a"] }])).deliveries).toBe(1);
     });
   });
 
   describe("dedup of (fingerprint, status, startsAt)", () => {
     const startsAt = new Date(T0 - 60_000).toISOString();
 
-    it("counts a repeat within the window as a duplicate and gives it no delivery", () => {
+    it("counts a repeat within the window as a duplicate and gives it no delivery", async () => {
       const c = clock();
       const store = impl.make({ dedupWindowMs: 10_000, now: c.now });
       const first = issue("fp", { startsAt });
-      expect(store.accept([{ issue: first, destinations: ["a"] }])).toMatchObject({ issues: 1, deliveries: 1, duplicates: 0 });
+      expect(await store.accept([{ issue: first, destinations: ["a"] }])).toMatchObject({ issues: 1, deliveries: 1, duplicates: 0 });
       c.advance(9_999);
       const repeat = issue("fp", { startsAt });
       const other = issue("fp-other");
-      expect(store.accept([{ issue: repeat, destinations: ["a"] }, { issue: other, destinations: ["a"] }])).toEqual({
+      expect(await store.accept([{ issue: repeat, destinations: ["a"] }, { issue: other, destinations: ["a"] }])).toEqual({
         issues: 1,
         deliveries: 1,
         duplicates: 1,
@@ -188,29 +188,29 @@ describe.each(IMPLS)("DeliveryStore contract: $name", (impl) => {
       expect(store.recent(10).map((r) => r.issue.id)).toEqual([other.id, first.id]);
     });
 
-    it("dedups within one batch too", () => {
+    it("dedups within one batch too", async () => {
       const store = impl.make({ dedupWindowMs: 10_000, now: clock().now });
       const a = issue("fp", { startsAt });
       const b = issue("fp", { startsAt });
-      expect(store.accept([a, b].map((i) => ({ issue: i, destinations: ["a", "b"] })))).toEqual({ issues: 1, deliveries: 2, duplicates: 1, duplicateIds: [b.id] });
+      expect(await store.accept([a, b].map((i) => ({ issue: i, destinations: ["a", "b"] })))).toEqual({ issues: 1, deliveries: 2, duplicates: 1, duplicateIds: [b.id] });
     });
 
-    it("the window runs from the first sight: a repeat at its end is delivered again and starts a new window", () => {
+    it("the window runs from the first sight: a repeat at its end is delivered again and starts a new window", async () => {
       const c = clock();
       const store = impl.make({ dedupWindowMs: 10_000, now: c.now });
-      store.accept([{ issue: issue("fp", { startsAt }), destinations: ["a"] }]);
+      await store.accept([{ issue: issue("fp", { startsAt }), destinations: ["a"] }]);
       c.advance(5_000);
-      expect(store.accept([{ issue: issue("fp", { startsAt }), destinations: ["a"] }]).duplicates).toBe(1);
+      expect((await store.accept([{ issue: issue("fp", { startsAt }), destinations: ["a"] }])).duplicates).toBe(1);
       c.advance(5_000); // 10 s after the first: outside
-      expect(store.accept([{ issue: issue("fp", { startsAt }), destinations: ["a"] }])).toMatchObject({ issues: 1, deliveries: 1, duplicates: 0 });
+      expect(await store.accept([{ issue: issue("fp", { startsAt }), destinations: ["a"] }])).toMatchObject({ issues: 1, deliveries: 1, duplicates: 0 });
       c.advance(9_999);
-      expect(store.accept([{ issue: issue("fp", { startsAt }), destinations: ["a"] }]).duplicates).toBe(1);
+      expect((await store.accept([{ issue: issue("fp", { startsAt }), destinations: ["a"] }])).duplicates).toBe(1);
       expect(store.depth()).toBe(2);
     });
 
-    it("a different status or startsAt is not a duplicate", () => {
+    it("a different status or startsAt is not a duplicate", async () => {
       const store = impl.make({ dedupWindowMs: 10_000, now: clock().now });
-      const r = store.accept([
+      const r = await store.accept([
         { issue: issue("fp", { startsAt }), destinations: ["a"] },
         { issue: issue("fp", { startsAt, status: "RESOLVED" }), destinations: ["a"] },
         { issue: issue("fp", { startsAt: new Date(T0 - 30_000).toISOString() }), destinations: ["a"] },
@@ -219,19 +219,19 @@ describe.each(IMPLS)("DeliveryStore contract: $name", (impl) => {
       expect(r).toMatchObject({ issues: 4, deliveries: 4, duplicates: 0 });
     });
 
-    it("a window of 0 turns dedup off", () => {
+    it("a window of 0 turns dedup off", async () => {
       const store = impl.make({ dedupWindowMs: 0, now: clock().now });
-      const r = store.accept([1, 2, 3].map(() => ({ issue: issue("fp", { startsAt }), destinations: ["a"] })));
+      const r = await store.accept([1, 2, 3].map(() => ({ issue: issue("fp", { startsAt }), destinations: ["a"] })));
       expect(r).toMatchObject({ issues: 3, deliveries: 3, duplicates: 0 });
     });
   });
 
   describe("take", () => {
-    it("hands out due deliveries oldest first, ties in acceptance order, nothing before it is due", () => {
+    it("hands out due deliveries oldest first, ties in acceptance order, nothing before it is due", async () => {
       const c = clock();
       const store = impl.make({ now: c.now });
       const [i1, i2, i3] = [issue("fp-1"), issue("fp-2"), issue("fp-3")];
-      store.accept([i1!, i2!, i3!].map((i) => ({ issue: i, destinations: ["a"] })));
+      await store.accept([i1!, i2!, i3!].map((i) => ({ issue: i, destinations: ["a"] })));
       expect(takeId(store, "a", T0 - 1)).toBeUndefined();
       expect(store.nextDueAt("a")).toBe(T0);
       const d1 = mustTake(store, "a", T0);
@@ -251,13 +251,13 @@ describe.each(IMPLS)("DeliveryStore contract: $name", (impl) => {
       expect([takeId(store, "a", T0 + 1000), takeId(store, "a", T0 + 1000), takeId(store, "a", T0 + 1000)]).toEqual([i2!.id, i1!.id, i3!.id]);
     });
 
-    it("never hands out two deliveries of one (destination, fingerprint) at once, and keeps their order", () => {
+    it("never hands out two deliveries of one (destination, fingerprint) at once, and keeps their order", async () => {
       const c = clock();
       const store = impl.make({ now: c.now });
       const firing = issue("fp-x");
       const resolved = issue("fp-x", { status: "RESOLVED" });
       const other = issue("fp-y");
-      store.accept([firing, resolved, other].map((i) => ({ issue: i, destinations: ["a"] })));
+      await store.accept([firing, resolved, other].map((i) => ({ issue: i, destinations: ["a"] })));
       const first = mustTake(store, "a", T0);
       expect(first.issue.id).toBe(firing.id);
       // The resolution is due but waits behind the firing one; another fingerprint does not.
@@ -275,10 +275,10 @@ describe.each(IMPLS)("DeliveryStore contract: $name", (impl) => {
       expect(takeId(store, "a", T0 + 5_000)).toBe(resolved.id);
     });
 
-    it("a dead or released delivery lets the next of its fingerprint go (release: the same one again)", () => {
+    it("a dead or released delivery lets the next of its fingerprint go (release: the same one again)", async () => {
       const store = impl.make({ now: clock().now });
       const [x1, x2, x3] = [issue("fp-x"), issue("fp-x"), issue("fp-x")];
-      store.accept([x1!, x2!, x3!].map((i) => ({ issue: i, destinations: ["a"] })));
+      await store.accept([x1!, x2!, x3!].map((i) => ({ issue: i, destinations: ["a"] })));
       const d1 = mustTake(store, "a", T0);
       store.kill(d1.delivery, "channel_not_found");
       const d2 = mustTake(store, "a", T0);
@@ -288,11 +288,11 @@ describe.each(IMPLS)("DeliveryStore contract: $name", (impl) => {
       expect(takeId(store, "a", T0)).toBeUndefined();
     });
 
-    it("destinations are independent: one fingerprint in flight at one does not hold up another", () => {
+    it("destinations are independent: one fingerprint in flight at one does not hold up another", async () => {
       const store = impl.make({ now: clock().now });
       const x1 = issue("fp-x");
       const x2 = issue("fp-x");
-      store.accept([x1, x2].map((i) => ({ issue: i, destinations: ["a", "b"] })));
+      await store.accept([x1, x2].map((i) => ({ issue: i, destinations: ["a", "b"] })));
       const a1 = mustTake(store, "a", T0);
       store.retry(a1.delivery, T0 + 60_000, "down");
       expect(takeId(store, "a", T0)).toBeUndefined();
@@ -305,11 +305,11 @@ describe.each(IMPLS)("DeliveryStore contract: $name", (impl) => {
   });
 
   describe("outcomes", () => {
-    it("retry counts the attempt, moves nextAttemptAt and keeps the error", () => {
+    it("retry counts the attempt, moves nextAttemptAt and keeps the error", async () => {
       const c = clock();
       const store = impl.make({ now: c.now });
       const i = issue("fp");
-      store.accept([{ issue: i, destinations: ["a"] }]);
+      await store.accept([{ issue: i, destinations: ["a"] }]);
       const d = mustTake(store, "a", T0);
       c.advance(10);
       store.retry(d.delivery, T0 + 1_000, "remote said http_503");
@@ -323,11 +323,11 @@ describe.each(IMPLS)("DeliveryStore contract: $name", (impl) => {
       expect(mustTake(store, "a", T0 + 3_000).delivery).toMatchObject({ attempts: 2, lastError: "remote said http_502" });
     });
 
-    it("kill makes a dead letter: counted, out of the queue, never handed out again", () => {
+    it("kill makes a dead letter: counted, out of the queue, never handed out again", async () => {
       const c = clock();
       const store = impl.make({ now: c.now });
       const i = issue("fp");
-      store.accept([{ issue: i, destinations: ["a", "b"] }]);
+      await store.accept([{ issue: i, destinations: ["a", "b"] }]);
       const d = mustTake(store, "a", T0);
       store.retry(d.delivery, T0, "http_503");
       const d2 = mustTake(store, "a", T0);
@@ -341,9 +341,9 @@ describe.each(IMPLS)("DeliveryStore contract: $name", (impl) => {
       expect(info?.nextAttemptAt).toBeUndefined();
     });
 
-    it("release puts a taken delivery back unchanged: no attempt counted, due as before", () => {
+    it("release puts a taken delivery back unchanged: no attempt counted, due as before", async () => {
       const store = impl.make({ now: clock().now });
-      store.accept([{ issue: issue("fp"), destinations: ["a"] }]);
+      await store.accept([{ issue: issue("fp"), destinations: ["a"] }]);
       const d = mustTake(store, "a", T0);
       store.release(d.delivery);
       expect(store.depth("a")).toBe(1);
@@ -352,11 +352,11 @@ describe.each(IMPLS)("DeliveryStore contract: $name", (impl) => {
       expect(store.recent(1)[0]!.deliveries[0]).toMatchObject({ state: "pending", attempts: 0 });
     });
 
-    it("complete records success with the destination's id", () => {
+    it("complete records success with the destination's id", async () => {
       const c = clock();
       const store = impl.make({ now: c.now });
       const i = issue("fp");
-      store.accept([{ issue: i, destinations: ["a", "b"] }]);
+      await store.accept([{ issue: i, destinations: ["a", "b"] }]);
       const d = mustTake(store, "a", T0);
       c.advance(20);
       store.complete(d.delivery, "C0ALERTS01/1767268800.000100");
@@ -371,11 +371,11 @@ describe.each(IMPLS)("DeliveryStore contract: $name", (impl) => {
       expect(store.recent(1)[0]!.deliveries.find((x) => x.destination === "b")?.remoteId).toBeUndefined();
     });
 
-    it("only the first outcome of a taken delivery counts", () => {
+    it("only the first outcome of a taken delivery counts", async () => {
       const store = impl.make({ now: clock().now });
       const x1 = issue("fp-x");
       const x2 = issue("fp-x");
-      store.accept([x1, x2].map((i) => ({ issue: i, destinations: ["a"] })));
+      await store.accept([x1, x2].map((i) => ({ issue: i, destinations: ["a"] })));
       const d = mustTake(store, "a", T0);
       store.complete(d.delivery, "r1");
       store.complete(d.delivery, "r2");
@@ -392,9 +392,9 @@ describe.each(IMPLS)("DeliveryStore contract: $name", (impl) => {
     });
   });
 
-  it("depth counts unfinished deliveries (waiting and in flight), per destination and in total", () => {
+  it("depth counts unfinished deliveries (waiting and in flight), per destination and in total", async () => {
     const store = impl.make({ now: clock().now });
-    store.accept([
+    await store.accept([
       { issue: issue("fp-1"), destinations: ["a", "b"] },
       { issue: issue("fp-2"), destinations: ["a"] },
       { issue: issue("fp-3"), destinations: ["c"] },
@@ -408,15 +408,15 @@ describe.each(IMPLS)("DeliveryStore contract: $name", (impl) => {
     expect([store.depth(), store.depth("a"), store.depth("b"), store.depth("c")]).toEqual([2, 1, 0, 1]);
   });
 
-  it("recent lists Issues newest first with each delivery's state, up to the limit", () => {
+  it("recent lists Issues newest first with each delivery's state, up to the limit", async () => {
     const c = clock();
     const store = impl.make({ now: c.now });
     const [i1, i2, i3] = [issue("fp-1", { title: "first" }), issue("fp-2", { title: "second" }), issue("fp-3", { title: "third" })];
-    store.accept([{ issue: i1!, destinations: ["a", "b"] }]);
+    await store.accept([{ issue: i1!, destinations: ["a", "b"] }]);
     c.advance(1);
-    store.accept([{ issue: i2!, destinations: ["a", "b"] }]);
+    await store.accept([{ issue: i2!, destinations: ["a", "b"] }]);
     // Same millisecond as i2: acceptance order still decides.
-    store.accept([{ issue: i3!, destinations: ["b"] }]);
+    await store.accept([{ issue: i3!, destinations: ["b"] }]);
     store.complete(mustTake(store, "a", T0 + 1).delivery, "a-1");
     const b1 = mustTake(store, "b", T0 + 1);
     store.kill(b1.delivery, "not_in_channel");
@@ -431,7 +431,7 @@ describe.each(IMPLS)("DeliveryStore contract: $name", (impl) => {
     expect(all[2]!.deliveries.find((d) => d.destination === "a")).toMatchObject({ id: `${i1!.id}/a`, issueId: i1!.id, remoteId: "a-1", title: "first", fingerprint: "fp-1", createdAt: T0 });
   });
 
-  it("keeps small key/value state per namespace; setting undefined deletes", () => {
+  it("keeps small key/value state per namespace; setting undefined deletes", async () => {
     const store = impl.make({ now: clock().now });
     expect(store.getState("slack:main", "thread:fp")).toBeUndefined();
     store.setState("slack:main", "thread:fp", "C1/1.0001");

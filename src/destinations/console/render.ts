@@ -28,8 +28,10 @@ const SEVERITY_STYLE: Record<Severity, (c: ChalkInstance) => ChalkInstance> = {
  * Pure: same Issue, options and `now` give the same text. Every piece of
  * text from the outside world goes through stripControl.
  */
+const CHALK = { color: new Chalk({ level: 2 }), plain: new Chalk({ level: 0 }) };
+
 export function renderConsole(issue: Issue, opts: ConsoleRenderOptions): string {
-  const c = new Chalk({ level: opts.color ? 2 : 0 });
+  const c = opts.color ? CHALK.color : CHALK.plain;
   const now = opts.now ?? new Date();
   const s = (t: string): string => stripControl(t);
   const lines: string[] = [];

@@ -30,13 +30,16 @@ export type ReplayItem =
     };
 
 export function parseReplayText(text: string, source: string, now: Date = new Date()): ParseResult<ReplayItem[]> {
-  const trimmed = text.replace(/^\uFEFF/, "").trim();
-  if (trimmed === "") return fail("json", `${source}: is empty`);
-  const whole = parseJson(trimmed);
+  // Not trimmed: line numbers in messages are the file's.
+  const body = text.replace(/^\uFEFF/, "");
+  if (body.trim() === "") return fail("json", `${source}: is empty`);
+  const whole = parseJson(body);
   if (whole.ok) return fromValue(whole.value, source, now);
-  // Not one JSON document: NDJSON, if every non-empty line parses.
-  const lines = trimmed.split(/\r?\n/);
-  if (lines.length > 1) {
+  // Not one JSON document: NDJSON, if it is named so or its first line is a document of its own.
+  // A pretty-printed file with a syntax error is not NDJSON: its error is reported at its own line and column.
+  const lines = body.split(/\r?\n/);
+  const first = lines.find((l) => l.trim() !== "");
+  if (lines.filter((l) => l.trim() !== "").length > 1 && first !== undefined && (/\.(ndjson|jsonl)$/i.test(source) || parseJson(first).ok)) {
     const items: ReplayItem[] = [];
     for (const [i, line] of lines.entries()) {
       if (line.trim() === "") continue;

@@ -106,7 +106,9 @@ for up to --shutdown-grace (20s), and keeps the rest for the next start.`,
       "after",
       `
 Inputs: an Alertmanager webhook body, a captured request ({headers, body}, what
-\`listen --record\` writes), one alert object, a JSON array of them, or NDJSON.
+\`listen --record\` writes), one alert object, a kubecano.issue/v1 document (what
+the webhook destination sends and the file destination writes: replayed as
+recorded, without running the workflows again), a JSON array of them, or NDJSON.
 
 Exit codes: 0 ok, 1 a delivery failed, 2 bad input or config.
 

@@ -35,6 +35,8 @@ export const webhookParamsSchema = z
     timeout: duration.default(10_000).meta({ description: "Per-request timeout (default 10s)." }),
   })
   .superRefine((p, ctx) => {
+    // Refinements run even when url failed its own check.
+    if (!URL.canParse(p.url)) return;
     const u = new URL(p.url);
     const hasAuthHeader = Object.keys(p.headers ?? {}).some((k) => k.toLowerCase() === "authorization");
     if ((u.username !== "" || u.password !== "") && hasAuthHeader) {

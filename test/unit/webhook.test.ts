@@ -337,7 +337,7 @@ describe("webhook destination against a local receiver", () => {
 
   async function dest(params: Record<string, unknown>, name = "hook"): Promise<Destination> {
     const mod = await DESTINATION_TYPES.webhook.load();
-    const d = mod.create(name, DESTINATION_TYPES.webhook.params.parse(params), { log });
+    const d = await mod.create(name, DESTINATION_TYPES.webhook.params.parse(params), { log });
     destinations.push(d);
     return d;
   }

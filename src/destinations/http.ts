@@ -115,7 +115,13 @@ function transportError(e: unknown, target: string, timeoutMs: number): Delivery
   }
   if (name === "AbortError") return new DeliveryError(`request to ${target} was aborted`, { retryable: true, code: "aborted", maybeDelivered: true });
   const c = typeof code === "string" ? code : "network_error";
-  return new DeliveryError(`cannot reach ${target}: ${c}`, { retryable: true, code: c.toLowerCase(), hint: c === "ENOTFOUND" ? "check the host name in the URL" : undefined });
+  return new DeliveryError(`cannot reach ${target}: ${c}`, {
+    retryable: true,
+    code: c.toLowerCase(),
+    hint: c === "ENOTFOUND" ? "check the host name in the URL" : undefined,
+    // Refused or unresolvable: the request never left. A connection cut after it did may have been processed.
+    maybeDelivered: c !== "ECONNREFUSED" && c !== "ENOTFOUND" && c !== "EAI_AGAIN",
+  });
 }
 
 async function readCapped(body: AsyncIterable<Uint8Array> & { destroy?: () => void }, max: number): Promise<string> {

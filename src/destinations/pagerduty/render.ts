@@ -200,7 +200,7 @@ function blockValue(b: Block, level: Level): unknown {
       );
     case "links":
       return cutList(
-        b.links.map((l) => ({ text: truncate(oneLine(l.name) || l.url, level.cellChars), href: truncate(l.url, 2000) })),
+        b.links.filter((l) => isHttpUrl(l.url)).map((l) => ({ text: truncate(oneLine(l.name) || l.url, level.cellChars), href: truncate(l.url, 2000) })),
         level.rows,
         "links",
       );

@@ -23,7 +23,7 @@ function variant<T extends string, P extends z.ZodType>(type: T, params: P) {
 /** One variant per destination type in src/destinations/registry.ts. */
 export const destinationSchema = z.discriminatedUnion(
   "type",
-  [variant("console", DESTINATION_TYPES.console.params), variant("slack", DESTINATION_TYPES.slack.params), variant("pagerduty", DESTINATION_TYPES.pagerduty.params), variant("opsgenie", DESTINATION_TYPES.opsgenie.params), variant("webhook", DESTINATION_TYPES.webhook.params), variant("file", DESTINATION_TYPES.file.params)],
+  [variant("console", DESTINATION_TYPES.console.params), variant("slack", DESTINATION_TYPES.slack.params), variant("pagerduty", DESTINATION_TYPES.pagerduty.params), variant("opsgenie", DESTINATION_TYPES.opsgenie.params), variant("webhook", DESTINATION_TYPES.webhook.params), variant("file", DESTINATION_TYPES.file.params), variant("msteams", DESTINATION_TYPES.msteams.params), variant("jira", DESTINATION_TYPES.jira.params)],
   { error: (iss) => (iss.code === "invalid_union" ? `unknown destination type: use one of ${DESTINATION_TYPE_NAMES.join(", ")}` : undefined) },
 );
 

@@ -5,6 +5,8 @@ import { pagerdutyParamsSchema } from "./pagerduty/params.js";
 import { opsgenieParamsSchema } from "./opsgenie/params.js";
 import { webhookParamsSchema } from "./webhook/params.js";
 import { fileParamsSchema } from "./file/params.js";
+import { msteamsParamsSchema } from "./msteams/params.js";
+import { jiraParamsSchema } from "./jira/params.js";
 import type { Destination, DestinationDeps } from "./types.js";
 
 /**
@@ -42,6 +44,8 @@ export const DESTINATION_TYPES = {
   opsgenie: defineType({ params: opsgenieParamsSchema, secretParams: ["api_key"], load: () => import("./opsgenie/index.js") }),
   webhook: defineType({ params: webhookParamsSchema, secretParams: ["url", "secret", "headers"], load: () => import("./webhook/index.js") }),
   file: defineType({ params: fileParamsSchema, secretParams: [], load: () => import("./file/index.js") }),
+  msteams: defineType({ params: msteamsParamsSchema, secretParams: ["webhook_url"], load: () => import("./msteams/index.js") }),
+  jira: defineType({ params: jiraParamsSchema, secretParams: ["api_token"], load: () => import("./jira/index.js") }),
 } as const;
 
 export type DestinationTypeName = keyof typeof DESTINATION_TYPES;

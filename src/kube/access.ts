@@ -58,7 +58,9 @@ export class ClusterAccess {
 
   private readonly tracked: KubeReader = new Proxy({} as KubeReader, {
     get: (_t, prop: keyof KubeReader) => {
-      const fn = this.client![prop] as (...args: unknown[]) => Promise<unknown>;
+      const fn = this.client![prop] as ((...args: unknown[]) => Promise<unknown>) | undefined;
+      // Only the reader's methods: anything else (`then`, when a promise resolves to the reader) is absent.
+      if (typeof fn !== "function") return undefined;
       return async (...args: unknown[]) => {
         try {
           const r = await fn.apply(this.client, args);

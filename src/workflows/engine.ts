@@ -114,7 +114,19 @@ export class WorkflowEngine {
   }
 
   /** Matching decisions for an Issue, without running anything. */
+  private readonly plans = new WeakMap<Issue, { workflow: CompiledWorkflow; matched: boolean; why: string }[]>();
+
+  /** Matching decisions for an Issue (memoised per Issue object: isPure and run ask for the same one). */
   plan(issue: Issue): { workflow: CompiledWorkflow; matched: boolean; why: string }[] {
+    let p = this.plans.get(issue);
+    if (p === undefined) {
+      p = this.computePlan(issue);
+      this.plans.set(issue, p);
+    }
+    return p;
+  }
+
+  private computePlan(issue: Issue): { workflow: CompiledWorkflow; matched: boolean; why: string }[] {
     const out: { workflow: CompiledWorkflow; matched: boolean; why: string }[] = [];
     let stoppedBy: string | undefined;
     for (const w of this.workflows) {
@@ -156,6 +168,7 @@ export class WorkflowEngine {
     const trace: WorkflowTrace[] = [];
     let current = issue;
     const plan = this.plan(issue);
+    const kube = opts.kube !== undefined ? onceEach(opts.kube) : undefined;
     for (const [index, p] of plan.entries()) {
       if (!p.matched) {
         trace.push({ workflow: p.workflow.name, builtin: p.workflow.builtin, matched: false, why: p.why, actions: [] });
@@ -165,13 +178,32 @@ export class WorkflowEngine {
       for (const a of p.workflow.actions) {
         const started = performance.now();
         const elapsed = (): number => Math.round((performance.now() - started) * 10) / 10;
-        if (a.kind === "cluster" && opts.kube === undefined) {
+        if (a.kind === "cluster" && kube === undefined) {
           actions.push({ action: a.name, status: "skipped", ms: 0, note: "no cluster access" });
+          continue;
+        }
+        if (a.kind === "pure") {
+          // Pure actions only read the Issue and return at once: no timer, signal or child logger (the webhook's hot path).
+          try {
+            const out = a.run(a.params, { issue: current, kube: undefined, signal: NEVER, log: opts.log, now }) as ActionOutput;
+            current = apply(current, out, a.name);
+            actions.push({ action: a.name, status: "ok", ms: elapsed(), note: out.note });
+            if (out.silence !== undefined) {
+              trace.push({ workflow: p.workflow.name, builtin: p.workflow.builtin, matched: true, why: p.why, actions });
+              for (const rest of plan.slice(index + 1)) trace.push({ workflow: rest.workflow.name, builtin: rest.workflow.builtin, matched: false, why: rest.matched ? `not run: ${p.workflow.name} silenced the Issue` : rest.why, actions: [] });
+              return { issue: current, silenced: `${out.silence} (workflow ${p.workflow.name})`, trace };
+            }
+          } catch (e) {
+            const message = actionErrorMessage(e);
+            if (!(e instanceof ActionError)) opts.log.warn({ err: e, workflow: p.workflow.name, action: a.name }, `action ${a.name} failed: ${message}`);
+            actions.push({ action: a.name, status: "failed", ms: elapsed(), error: message });
+            current = { ...current, enrichments: [...current.enrichments, failureEnrichment(a.name, message)] };
+          }
           continue;
         }
         const { signal, release } = actionSignal(opts.signal, a.timeoutMs);
         try {
-          const out = await withTimeout(Promise.resolve().then(() => a.run(a.params, { issue: current, kube: opts.kube, signal, log: opts.log.child({ workflow: p.workflow.name, action: a.name }), now })), a.timeoutMs, signal);
+          const out = await withTimeout(Promise.resolve().then(() => a.run(a.params, { issue: current, kube, signal, log: opts.log.child({ workflow: p.workflow.name, action: a.name }), now })), a.timeoutMs, signal);
           current = apply(current, out, a.name);
           actions.push({ action: a.name, status: "ok", ms: elapsed(), note: out.note });
           if (out.silence !== undefined) {
@@ -197,6 +229,30 @@ export class WorkflowEngine {
   }
 }
 
+/**
+ * The cluster as one Issue's actions see it: each distinct read is made once
+ * per run and its answer (or failure) shared. pod_status and pod_logs both
+ * read the pod; a timed-out API server costs one timeout, not one per action.
+ */
+function onceEach(kube: KubeReader): KubeReader {
+  const seen = new Map<string, Promise<unknown>>();
+  return new Proxy(kube, {
+    get: (target, prop, receiver) => {
+      const v: unknown = Reflect.get(target, prop, receiver);
+      if (typeof v !== "function") return v;
+      return (...args: unknown[]): Promise<unknown> => {
+        const key = `${String(prop)}\u0000${JSON.stringify(args)}`;
+        let p = seen.get(key);
+        if (p === undefined) {
+          p = (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          seen.set(key, p);
+        }
+        return p;
+      };
+    },
+  });
+}
+
 function apply(issue: Issue, out: ActionOutput, source: string): Issue {
   let next = issue;
   if (out.enrichments !== undefined && out.enrichments.length > 0) {
@@ -219,6 +275,9 @@ function actionErrorMessage(e: unknown): string {
 }
 
 class TimeoutError extends Error {}
+
+/** The signal pure actions get: they finish before anything could abort them. */
+const NEVER = new AbortController().signal;
 
 /**
  * The signal of one action run: it aborts at the action's timeout or when

@@ -545,6 +545,46 @@ describe("API errors", () => {
   });
 });
 
+describe("one Issue's reads", () => {
+  it("are made once per run and shared between actions: the crash-loop workflow reads the pod once", async () => {
+    addCrashLoopOom(fake, NOW);
+    const engine = await WorkflowEngine.create({ workflows: [], actionTimeoutMs: 5_000, defaults: true }, { configDir: os.tmpdir() });
+    const r = await engine.run(crashIssue({ container: CRASHLOOP.container }), { kube: client, log, now: () => NOW });
+    expect(r.issue.enrichments).toHaveLength(3);
+    expect(fake.requests.map((q) => `${q.verb} ${q.resource}${q.subresource !== undefined ? `/${q.subresource}` : ""}`)).toEqual(["get pods", "get pods/log", "list events"]);
+    // The next Issue reads afresh.
+    await engine.run(crashIssue({ container: CRASHLOOP.container }), { kube: client, log, now: () => NOW });
+    expect(fake.count({ resource: "pods", name: CRASHLOOP.pod, subresource: null })).toBe(2);
+  });
+
+  it("a hanging API server costs one timeout per read, not one per action", async () => {
+    addCrashLoopOom(fake, NOW);
+    const slow = await KubeClient.create(kc, { timeoutMs: 100 });
+    const held = fake.hang({ resource: "pods", name: CRASHLOOP.pod, subresource: null });
+    try {
+      const engine = await WorkflowEngine.create({ workflows: [], actionTimeoutMs: 5_000, defaults: true }, { configDir: os.tmpdir() });
+      const r = await engine.run(crashIssue({ container: CRASHLOOP.container }), { kube: slow, log, now: () => NOW });
+      const w = r.trace.find((t) => t.workflow === "crashloop-context")!;
+      expect(w.actions.map((a) => [a.action, a.status])).toEqual([
+        ["pod_status", "failed"],
+        ["pod_logs", "failed"],
+        ["pod_events", "ok"],
+      ]);
+      expect(held.waiting).toBe(1);
+      expect(r.issue.enrichments.map((e) => e.title)).toEqual(["Events of pod api-7d9f"]);
+    } finally {
+      held.release();
+    }
+  });
+
+  it("the cluster's reader can be passed through promises (it is no thenable)", async () => {
+    const cluster = ClusterAccess.of(client, "fake", log);
+    const reader = await Promise.resolve(cluster.reader());
+    expect(reader).toBe(cluster.reader());
+    expect((reader as unknown as Record<string, unknown>)["then"]).toBeUndefined();
+  });
+});
+
 // ───────────────────────────── cluster access ─────────────────────────────
 
 /** A TCP proxy in front of the fake: closing it makes the API server unreachable on a port that was fine. */

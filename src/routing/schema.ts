@@ -9,7 +9,7 @@ const pattern = z.string().superRefine((p, ctx) => {
 const patterns = z.union([pattern, z.array(pattern).min(1)]).transform((v) => (typeof v === "string" ? [v] : v));
 
 /** What a route matches; every field given must match (each field: any of its patterns). */
-export const routeMatchSchema = z
+const matchFields = z
   .strictObject({
     namespaces: patterns.optional(),
     labels: z.record(z.string(), patterns).optional().meta({ description: 'Every label must match: exact, glob, /regex/, or "!=value".' }),
@@ -19,14 +19,15 @@ export const routeMatchSchema = z
     sources: patterns.optional().meta({ description: "prometheus, kubernetes, helm, manual." }),
     types: patterns.optional().meta({ description: "alert or event." }),
     status: z.enum(["firing", "resolved", "all"]).default("all"),
-  })
-  .prefault({});
+  });
+export const routeMatchSchema = matchFields.prefault({});
 export type RouteMatch = z.output<typeof routeMatchSchema>;
 
 export const routeSchema = z.strictObject({
   name: z.string().min(1).max(100),
   match: routeMatchSchema,
-  exclude: routeMatchSchema.optional().meta({ description: "Issues that match this are not taken by the route." }),
+  // Without the prefault: an absent exclude must stay absent, not become {} (which excludes everything).
+  exclude: matchFields.optional().meta({ description: "Issues that match this are not taken by the route." }),
   destinations: z.array(z.string().min(1)).min(1),
   continue: z.boolean().default(false).meta({ description: "Keep trying later routes after this one matched." }),
   active: windowSchema.optional().meta({ description: "The route applies only inside this window." }),

@@ -27,7 +27,7 @@ export const windowSchema = z
       .optional(),
     hours: z
       .string()
-      .regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$/, 'use "HH:MM-HH:MM", e.g. "08:00-18:00"')
+      .regex(/^([01]\d|2[0-3]):[0-5]\d-(([01]\d|2[0-3]):[0-5]\d|24:00)$/, 'use "HH:MM-HH:MM", e.g. "08:00-18:00"')
       .optional(),
   })
   .meta({ description: "A weekly time window in a timezone." });

@@ -198,23 +198,22 @@ const HEAD_CHARS = 6_000;
 function renderDescription(issue: Issue): string {
   const max = OPSGENIE_LIMITS.description;
   const head = truncate(renderHead(issue), HEAD_CHARS, "\n…(cut)");
+  let parts: string[] = [];
   for (const level of LEVELS) {
-    const sections = issue.enrichments.map((e) => renderEnrichment(e.title, e.blocks, level));
-    const text = [head, ...sections].join("\n\n");
-    if (text.length <= max) return text;
+    parts = [head];
+    let length = head.length;
+    // Stops at the first enrichment that does not fit: the next level is tried, or the rest is left out.
+    for (const e of issue.enrichments) {
+      const section = renderEnrichment(e.title, e.blocks, level);
+      length += 2 + section.length;
+      if (length > max) break;
+      parts.push(section);
+    }
+    if (parts.length === issue.enrichments.length + 1) return parts.join("\n\n");
   }
-  const terse = LEVELS[LEVELS.length - 1]!;
-  const parts = [head];
-  let length = head.length;
-  let kept = 0;
-  for (const e of issue.enrichments) {
-    const section = renderEnrichment(e.title, e.blocks, terse);
-    if (length + 2 + section.length > max - 200) break;
-    parts.push(section);
-    length += 2 + section.length;
-    kept++;
-  }
-  const left = issue.enrichments.length - kept;
+  // Even the tersest level is too long: keep the enrichments that fit, with room for the note.
+  while (parts.length > 1 && parts.join("\n\n").length > max - 200) parts.pop();
+  const left = issue.enrichments.length - (parts.length - 1);
   parts.push(`…(${left} more enrichment${left === 1 ? "" : "s"} left out: Opsgenie descriptions are limited to 15000 characters)`);
   return truncate(parts.join("\n\n"), max, "\n…(cut)");
 }
@@ -250,10 +249,37 @@ function renderHead(issue: Issue): string {
 function renderEnrichment(title: string, blocks: readonly Block[], level: Level): string {
   const lines = [`== ${truncate(oneLine(stripControl(title)) || "Enrichment", 200)} ==`];
   for (const b of blocks) {
-    const all = renderBlockLines(b, plain, { width: level.width, fileExcerptLines: level.blockLines }).map((l) => truncate(l, level.lineChars));
-    lines.push(...capLines(b, all, level.blockLines));
+    const { block, note } = preCap(b, level);
+    const all = renderBlockLines(block, plain, { width: level.width, fileExcerptLines: level.blockLines }).map((l) => truncate(l, level.lineChars));
+    lines.push(...capLines(block, all, level.blockLines), ...(note !== undefined ? [note] : []));
   }
   return lines.join("\n");
+}
+
+/**
+ * A block cut down before drawing, so a huge table or text costs no more
+ * than what is shown: rows, items and links past the level's line budget,
+ * and cells and texts past what could be shown.
+ */
+function preCap(b: Block, level: Level): { block: Block; note?: string } {
+  const n = level.blockLines;
+  const chars = n * level.lineChars;
+  const more = (count: number, what: string): string => `…(${count} more ${what} cut)`;
+  switch (b.type) {
+    case "table": {
+      const rows = b.rows.slice(0, n).map((r) => r.map((c) => truncate(c, level.lineChars)));
+      return { block: { ...b, headers: b.headers.map((h) => truncate(h, level.lineChars)), rows }, ...(b.rows.length > n ? { note: more(b.rows.length - n, "rows") } : {}) };
+    }
+    case "list":
+      return { block: { ...b, items: b.items.slice(0, n).map((i) => truncate(i, chars)) }, ...(b.items.length > n ? { note: more(b.items.length - n, "items") } : {}) };
+    case "links":
+      return { block: { ...b, links: b.links.slice(0, n) }, ...(b.links.length > n ? { note: more(b.links.length - n, "links") } : {}) };
+    case "markdown":
+    case "header":
+      return { block: { ...b, text: truncate(b.text, chars) } };
+    default:
+      return { block: b };
+  }
 }
 
 /** At most `max` lines of a block, saying how many were cut; logs keep their title line and last lines. */

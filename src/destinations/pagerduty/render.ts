@@ -99,12 +99,14 @@ export function renderPagerDuty(issue: Issue, opts: PagerDutyRenderOptions = {})
     links: eventLinks(issue),
     client: "kubecano" as const,
   };
-  // The most detailed rendering that fits; the last level always does.
+  const withDetails = (custom_details: Record<string, unknown>): PagerDutyTrigger => ({ ...base, payload: { ...base.payload, custom_details } });
+  const room = PAGERDUTY_LIMITS.budgetBytes - eventBytes(base);
+  // The most detailed rendering that fits; else the tersest with the enrichments that fit; else no enrichments.
   for (const level of LEVELS) {
-    const event = { ...base, payload: { ...base.payload, custom_details: customDetails(issue, level) } };
-    if (eventBytes(event) <= PAGERDUTY_LIMITS.budgetBytes) return event;
+    const details = customDetails(issue, level, room, false);
+    if (details !== undefined) return withDetails(details);
   }
-  return { ...base, payload: { ...base.payload, custom_details: minimalDetails(issue) } };
+  return withDetails(customDetails(issue, LEVELS[LEVELS.length - 1]!, room, true) ?? minimalDetails(issue));
 }
 
 /** Bytes of the request body with a routing key in it. */
@@ -139,7 +141,12 @@ const LEVELS: readonly Level[] = [
 
 const CUT = "…(cut)";
 
-function customDetails(issue: Issue, level: Level): Record<string, unknown> {
+/**
+ * custom_details at one level, or undefined when they take more than `room`
+ * bytes. With `partial`, the enrichments that fit are kept and the rest
+ * counted in a note instead.
+ */
+function customDetails(issue: Issue, level: Level, room: number, partial: boolean): Record<string, unknown> | undefined {
   const out: Record<string, unknown> = {
     ...(issue.description !== undefined ? { description: truncate(issue.description, level.textChars, CUT) } : {}),
     cluster: issue.clusterName,
@@ -149,14 +156,29 @@ function customDetails(issue: Issue, level: Level): Record<string, unknown> {
     labels: cutRecord(issue.subject.labels, level.valueChars, level.rows),
     annotations: cutRecord(issue.subject.annotations, level.valueChars, level.rows),
   };
-  const kept = issue.enrichments.slice(0, level.enrichments);
-  for (const e of kept) {
+  // Bytes of `out` as JSON, counted entry by entry (an upper bound), with room left for the note.
+  let size = jsonBytes(out) + 200;
+  if (size > room) return undefined;
+  let kept = 0;
+  for (const e of issue.enrichments.slice(0, level.enrichments)) {
     const values = e.blocks.map((b) => blockValue(b, level)).filter((v) => v !== undefined);
-    out[uniqueKey(out, truncate(oneLine(e.title) || "enrichment", 200))] = values.length === 1 ? values[0] : values;
+    const key = uniqueKey(out, truncate(oneLine(e.title) || "enrichment", 200));
+    const value = values.length === 1 ? values[0] : values;
+    size += jsonBytes(key) + jsonBytes(value) + 2;
+    if (size > room) {
+      if (!partial) return undefined;
+      break;
+    }
+    out[key] = value;
+    kept++;
   }
-  const left = issue.enrichments.length - kept.length;
+  const left = issue.enrichments.length - kept;
   if (left > 0) out[uniqueKey(out, "kubecano_cut")] = `${left} more enrichment${left === 1 ? "" : "s"} left out to fit PagerDuty's 512 KB event limit`;
   return out;
+}
+
+function jsonBytes(v: unknown): number {
+  return Buffer.byteLength(JSON.stringify(v) ?? "null", "utf8");
 }
 
 /** The last resort: no enrichments, labels and annotations cut hard. Always far under the limit. */
@@ -193,16 +215,13 @@ function blockValue(b: Block, level: Level): unknown {
     case "divider":
       return undefined;
     case "list":
-      return cutList(
-        b.items.map((i) => truncate(i, level.cellChars, CUT)),
-        level.rows,
-        "items",
-      );
+      return cutList(b.items, level.rows, "items", (i) => truncate(i, level.cellChars, CUT));
     case "links":
       return cutList(
-        b.links.filter((l) => isHttpUrl(l.url)).map((l) => ({ text: truncate(oneLine(l.name) || l.url, level.cellChars), href: truncate(l.url, 2000) })),
+        b.links.filter((l) => isHttpUrl(l.url)),
         level.rows,
         "links",
+        (l) => ({ text: truncate(oneLine(l.name) || l.url, level.cellChars), href: truncate(l.url, 2000) }),
       );
     case "json": {
       let text: string | undefined;
@@ -222,7 +241,7 @@ function blockValue(b: Block, level: Level): unknown {
     }
     case "file": {
       const n = Math.min(b.excerptLines ?? level.fileLines, level.fileLines);
-      const total = b.content === "" ? 0 : b.content.replace(/\n$/, "").split("\n").length;
+      const total = lineCount(b.content);
       const lines = tailLines(b.content, n)
         .split("\n")
         .map((l) => truncate(l, level.lineChars, CUT));
@@ -248,8 +267,9 @@ function tableRow(headers: readonly string[], row: readonly string[], max: numbe
   return out;
 }
 
-function cutList<T>(items: readonly T[], max: number, what: string): (T | string)[] {
-  return items.length <= max ? [...items] : [...items.slice(0, max), `… ${items.length - max} more ${what} cut`];
+function cutList<T, U>(items: readonly T[], max: number, what: string, map: (item: T) => U): (U | string)[] {
+  const shown = items.slice(0, max).map(map);
+  return items.length <= max ? shown : [...shown, `… ${items.length - max} more ${what} cut`];
 }
 
 function cutRecord(r: Readonly<Record<string, string>>, max: number, entries: number): Record<string, string> {
@@ -272,6 +292,14 @@ function eventLinks(issue: Issue): PagerDutyLink[] {
     if (out.length === 20) break;
   }
   return out;
+}
+
+/** Lines of a text, a final newline not starting another. */
+function lineCount(s: string): number {
+  if (s === "") return 0;
+  let n = 1;
+  for (let i = s.indexOf("\n"); i !== -1 && i < s.length - 1; i = s.indexOf("\n", i + 1)) n++;
+  return n;
 }
 
 function uniqueKey(obj: Record<string, unknown>, key: string): string {

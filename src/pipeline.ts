@@ -117,7 +117,7 @@ export class Pipeline implements IssueProcessor {
   routeExplained(issue: Issue): RoutingResult {
     const r = this.router.route(issue, this.deps.now?.() ?? new Date());
     const state = this.deps.state;
-    if (state === undefined) return r;
+    if (state === undefined || !this.router.statusOrTimeDependent) return r;
     if (issue.status === "FIRING") {
       if (r.destinations.length > 0) state.setState(ROUTED_NS, issue.fingerprint, JSON.stringify(r.destinations));
       return r;

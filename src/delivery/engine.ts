@@ -362,31 +362,50 @@ class ProcessWorker extends BaseWorker {
 
 /** One destination's worker: sends, then records success, a retry or a dead letter. */
 class Worker extends BaseWorker {
+  /** Made once: a pino child and labelled metric children per attempt cost more than the attempt's own work. */
+  private readonly log: Logger;
+  private readonly m: { success?: { inc(): void }; retry?: { inc(): void }; failed?: { inc(): void }; latency?: { observe(v: number): void }; duration?: { observe(v: number): void } };
+
   constructor(
     private readonly destination: Destination,
     engine: DeliveryEngine,
   ) {
     super(destination.name, engine, () => engine.internals.config.concurrency, destination.findExisting !== undefined);
+    const { log, metrics } = engine.internals;
+    this.log = log.child({ destination: destination.name });
+    const labels = { destination: destination.name };
+    this.m =
+      metrics === undefined
+        ? {}
+        : {
+            success: metrics.deliveries.labels({ ...labels, outcome: "success" }),
+            retry: metrics.deliveries.labels({ ...labels, outcome: "retry" }),
+            failed: metrics.deliveries.labels({ ...labels, outcome: "failed" }),
+            latency: metrics.deliveryLatency.labels(labels),
+            duration: metrics.deliveryAttemptDuration.labels(labels),
+          };
   }
 
   protected async attempt({ delivery, issue }: ClaimedDelivery): Promise<void> {
-    const { store, config, log, metrics, now, random, shutdownSignal, logOnce } = this.engine.internals;
+    const { store, config, log, now, random, shutdownSignal, logOnce } = this.engine.internals;
+    const m = this.m;
     const attempt = delivery.attempts + 1;
     const { signal, timedOut, release } = attemptSignal(config.attemptTimeout, shutdownSignal);
     const started = performance.now();
     const attemptStartedAt = now();
-    const dlog = log.child({ destination: this.name, issue: issue.id, fingerprint: issue.fingerprint, attempt });
+    const dlog = this.log;
+    const at = { issue: issue.id, fingerprint: issue.fingerprint, attempt };
     try {
       let result: SendResult | undefined;
       if (delivery.inDoubtSince !== undefined && this.destination.findExisting !== undefined) {
         result = await raceAbort(this.destination.findExisting(issue, { since: delivery.inDoubtSince, signal, log: dlog }), signal);
-        if (result !== undefined) dlog.info({ remoteId: result.remoteId }, `an attempt interrupted by a restart had already reached ${this.name}: not sending it again`);
+        if (result !== undefined) dlog.info({ ...at, remoteId: result.remoteId }, `an attempt interrupted by a restart had already reached ${this.name}: not sending it again`);
       }
       result ??= await raceAbort(this.destination.send(issue, { signal, attempt, log: dlog }), signal);
       store.complete(delivery, result.remoteId);
-      metrics?.deliveries.inc({ destination: this.name, outcome: "success" });
-      metrics?.deliveryLatency.observe({ destination: this.name }, Math.max(0, now() - delivery.createdAt) / 1000);
-      dlog.debug({ remoteId: result.remoteId }, result.detail ?? "delivered");
+      m.success?.inc();
+      m.latency?.observe(Math.max(0, now() - delivery.createdAt) / 1000);
+      if (dlog.isLevelEnabled("debug")) dlog.debug({ ...at, remoteId: result.remoteId }, result.detail ?? "delivered");
       this.engine.internals.emitDelivery({ issueId: issue.id, fingerprint: issue.fingerprint, destination: this.name, outcome: "success", attempt, remoteId: result.remoteId });
     } catch (e) {
       if (shutdownSignal.aborted) {
@@ -403,19 +422,19 @@ class Worker extends BaseWorker {
         // A send that may have landed stays in doubt: the next attempt looks before sending again.
         const inDoubt = err.maybeDelivered && this.destination.findExisting !== undefined ? (delivery.inDoubtSince ?? attemptStartedAt) : undefined;
         safely(log, () => store.retry(delivery, t + delay, err.message, inDoubt));
-        metrics?.deliveries.inc({ destination: this.name, outcome: "retry" });
-        logOnce.log(dlog, "warn", `${this.name}:retry:${err.code}`, { code: err.code, retryInMs: delay }, `delivery to ${this.name} failed, will retry: ${err.message}`);
+        m.retry?.inc();
+        logOnce.log(dlog, "warn", `${this.name}:retry:${err.code}`, { ...at, code: err.code, retryInMs: delay }, `delivery to ${this.name} failed, will retry: ${err.message}`);
         this.engine.internals.emitDelivery({ ...base, outcome: "retry", nextAttemptAt: t + delay });
       } else {
         const why = err.retryable ? `gave up after ${attempt} attempts over ${Math.round((t - delivery.createdAt) / 1000)}s: ${err.message}` : err.message;
         safely(log, () => store.kill(delivery, why));
-        metrics?.deliveries.inc({ destination: this.name, outcome: "failed" });
-        logOnce.log(dlog, "error", `${this.name}:failed:${err.code}`, { code: err.code, ...(err.hint !== undefined ? { hint: err.hint } : {}) }, `delivery to ${this.name} failed: ${why}`);
+        m.failed?.inc();
+        logOnce.log(dlog, "error", `${this.name}:failed:${err.code}`, { ...at, code: err.code, ...(err.hint !== undefined ? { hint: err.hint } : {}) }, `delivery to ${this.name} failed: ${why}`);
         this.engine.internals.emitDelivery({ ...base, outcome: "failed", error: why });
       }
     } finally {
       release();
-      metrics?.deliveryAttemptDuration.observe({ destination: this.name }, (performance.now() - started) / 1000);
+      m.duration?.observe((performance.now() - started) / 1000);
     }
   }
 }

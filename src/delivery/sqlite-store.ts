@@ -33,7 +33,6 @@ const MIGRATIONS: readonly string[] = [
     id TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL,
     received_at INTEGER NOT NULL,
-    open_deliveries INTEGER NOT NULL,
     body TEXT NOT NULL
   );
   CREATE INDEX issues_received ON issues(received_at);
@@ -155,9 +154,17 @@ export class SqliteDeliveryStore implements DeliveryStore {
   private flushScheduled = false;
   /** Accepted but not yet committed, for the backlog bound. */
   private pendingAccepts = 0;
+  /**
+   * The dedup window in memory (key → first seen), oldest first; the dedup
+   * table is its durable copy, read back at start.
+   */
+  private readonly seen = new Map<string, number>();
+  /** Keys seen by accepts of the transaction being committed (HA replicas in one turn). */
+  private readonly batchSeen = new Map<string, number>();
   /** kv writes not yet committed: reads see them (read-your-writes). */
   private readonly kvPending = new Map<string, string | undefined>();
   private nextSeq = 1;
+  private readonly runBatch: Database.Transaction<(batch: readonly { op: () => void }[]) => void>;
 
   private constructor(
     private readonly opts: SqliteStoreOptions,
@@ -166,6 +173,9 @@ export class SqliteDeliveryStore implements DeliveryStore {
     this.dir = opts.stateDir;
     this.db = db;
     this.stmts = prepare(db);
+    this.runBatch = db.transaction((batch: readonly { op: () => void }[]) => {
+      for (const b of batch) b.op();
+    });
   }
 
   static open(opts: SqliteStoreOptions): SqliteDeliveryStore {
@@ -211,21 +221,23 @@ export class SqliteDeliveryStore implements DeliveryStore {
     this.pendingAccepts += count;
     const added: { issue: Issue; deliveries: Delivery[] }[] = [];
     const duplicateIds: string[] = [];
+    const seenNow: string[] = [];
     return new Promise<AcceptResult>((resolve, reject) => {
       this.enqueue(
         () => {
           for (const { issue, destinations } of items) {
             if (window > 0) {
               const key = dedupKey(issue);
-              const row = this.stmts.dedupGet.get(key) as { first_seen: number } | undefined;
-              if (row !== undefined && now - row.first_seen < window) {
-                this.stmts.dedupHit.run(key);
+              const first = this.seen.get(key) ?? this.batchSeen.get(key);
+              if (first !== undefined && now - first < window) {
                 duplicateIds.push(issue.id);
                 continue;
               }
               this.stmts.dedupPut.run(key, now);
+              this.batchSeen.set(key, now);
+              seenNow.push(key);
             }
-            this.stmts.insertIssue.run(issue.id, issue.fingerprint, now, destinations.length, JSON.stringify(issue));
+            this.stmts.insertIssue.run(issue.id, issue.fingerprint, now, JSON.stringify(issue));
             const deliveries: Delivery[] = [];
             for (const destination of destinations) {
               const id = `${issue.id}/${destination}`;
@@ -238,6 +250,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
         },
         (err) => {
           this.pendingAccepts -= count;
+          if (err === undefined) for (const k of seenNow) this.rememberSeen(k, now);
           if (err !== undefined) {
             reject(new StoreUnavailableError(`cannot write to the state directory ${this.dir}: ${sqliteMessage(err)}`, err));
             return;
@@ -311,8 +324,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       nextAttemptAt: now,
     }));
     this.write(() => {
-      // The processing step counted as one open delivery; the new ones replace it.
-      this.stmts.updateIssue.run(JSON.stringify(issue), destinations.length - 1, issue.id);
+      this.stmts.updateIssue.run(JSON.stringify(issue), issue.id);
       for (const d of added) this.stmts.insertDelivery.run(d.seq, d.id, d.issueId, d.destination, d.fingerprint, d.createdAt, now);
       this.stmts.finish.run("done", now, null, null, processing.id);
     });
@@ -430,7 +442,6 @@ export class SqliteDeliveryStore implements DeliveryStore {
   requeue(id: string): boolean {
     const now = this.now();
     const r = this.db.prepare("UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, created_at = ?, finished_at = NULL, attempt_started_at = NULL WHERE (id = ? OR CAST(seq AS TEXT) = ?) AND state IN ('dead', 'pending')").run(now, now, id, id);
-    if (r.changes > 0) this.db.prepare("UPDATE issues SET open_deliveries = (SELECT count(*) FROM deliveries d WHERE d.issue_id = issues.id AND d.state = 'pending') WHERE id IN (SELECT issue_id FROM deliveries WHERE id = ? OR CAST(seq AS TEXT) = ?)").run(id, id);
     return r.changes > 0;
   }
 
@@ -438,7 +449,6 @@ export class SqliteDeliveryStore implements DeliveryStore {
     const now = this.now();
     const tx = this.db.transaction(() => {
       const r = this.db.prepare("UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, created_at = ?, finished_at = NULL, attempt_started_at = NULL WHERE state = 'dead'").run(now, now);
-      this.db.prepare("UPDATE issues SET open_deliveries = (SELECT count(*) FROM deliveries d WHERE d.issue_id = issues.id AND d.state = 'pending')").run();
       return r.changes;
     });
     return tx.immediate();
@@ -450,7 +460,6 @@ export class SqliteDeliveryStore implements DeliveryStore {
       const row = this.db.prepare("SELECT id, issue_id, state FROM deliveries WHERE (id = ? OR CAST(seq AS TEXT) = ?) AND state IN ('pending', 'dead')").get(id, id) as { id: string; issue_id: string; state: string } | undefined;
       if (row === undefined) return false;
       this.db.prepare("DELETE FROM deliveries WHERE id = ?").run(row.id);
-      if (row.state === "pending") this.db.prepare("UPDATE issues SET open_deliveries = max(0, open_deliveries - 1) WHERE id = ?").run(row.issue_id);
       return true;
     });
     return tx.immediate();
@@ -462,7 +471,16 @@ export class SqliteDeliveryStore implements DeliveryStore {
   private finishTx(delivery: Delivery, state: "done" | "dead", remoteId: string | null, error: string | null, now: number): void {
     this.stmts.finish.run(state, now, remoteId, error, delivery.id);
     if (state === "dead") this.stmts.setAttempts.run(delivery.attempts, delivery.id);
-    this.stmts.closeOne.run(delivery.issueId);
+  }
+
+  private rememberSeen(key: string, at: number): void {
+    this.seen.delete(key);
+    this.seen.set(key, at);
+    const window = this.opts.dedupWindowMs ?? 0;
+    for (const [k, t] of this.seen) {
+      if (at - t < window) break;
+      this.seen.delete(k);
+    }
   }
 
   /** Called once a delivery left the schedule: forget its Issue when it was the last one. */
@@ -499,9 +517,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
     if (this.closed) err = new Error("the store is closed");
     else {
       try {
-        this.db.transaction(() => {
-          for (const b of batch) b.op();
-        }).immediate();
+        this.batchSeen.clear();
+        this.runBatch.immediate(batch);
       } catch (e) {
         err = e;
       }
@@ -551,6 +568,10 @@ export class SqliteDeliveryStore implements DeliveryStore {
       this.schedule.add(rowToDelivery(r), { taken: inFlight.has(r.id) });
     }
     this.dataVersion = this.db.pragma("data_version", { simple: true }) as number;
+    const window = this.opts.dedupWindowMs ?? 0;
+    if (window > 0 && this.seen.size === 0) {
+      for (const r of this.db.prepare("SELECT key, first_seen FROM dedup WHERE first_seen >= ? ORDER BY first_seen").iterate(this.now() - window) as IterableIterator<{ key: string; first_seen: number }>) this.seen.set(r.key, r.first_seen);
+    }
     const max = (this.db.prepare("SELECT max(seq) AS m FROM deliveries").get() as { m: number | null }).m;
     this.nextSeq = Math.max(this.nextSeq, (max ?? 0) + 1);
   }
@@ -612,19 +633,16 @@ export class SqliteDeliveryStore implements DeliveryStore {
 
 function prepare(db: Database.Database) {
   return {
-    insertIssue: db.prepare("INSERT INTO issues (id, fingerprint, received_at, open_deliveries, body) VALUES (?, ?, ?, ?, ?)"),
+    insertIssue: db.prepare("INSERT INTO issues (id, fingerprint, received_at, body) VALUES (?, ?, ?, ?)"),
     insertDelivery: db.prepare("INSERT INTO deliveries (seq, id, issue_id, destination, fingerprint, state, attempts, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)"),
-    dedupGet: db.prepare("SELECT first_seen FROM dedup WHERE key = ?"),
     dedupPut: db.prepare("INSERT INTO dedup (key, first_seen, duplicates) VALUES (?, ?, 0) ON CONFLICT(key) DO UPDATE SET first_seen = excluded.first_seen, duplicates = 0"),
-    dedupHit: db.prepare("UPDATE dedup SET duplicates = duplicates + 1 WHERE key = ?"),
     // The first unfinished attempt's time is kept: what it may have created is older than a later attempt.
     markAttempt: db.prepare("UPDATE deliveries SET attempt_started_at = coalesce(attempt_started_at, ?) WHERE id = ?"),
     attemptStartedAt: db.prepare("SELECT attempt_started_at FROM deliveries WHERE id = ?"),
     retry: db.prepare("UPDATE deliveries SET attempts = ?, next_attempt_at = ?, last_error = ?, attempt_started_at = ? WHERE id = ? AND state = 'pending'"),
     finish: db.prepare("UPDATE deliveries SET state = ?, finished_at = ?, remote_id = coalesce(?, remote_id), last_error = coalesce(?, last_error), next_attempt_at = NULL, attempt_started_at = NULL WHERE id = ? AND state = 'pending'"),
     setAttempts: db.prepare("UPDATE deliveries SET attempts = ? WHERE id = ?"),
-    updateIssue: db.prepare("UPDATE issues SET body = ?, open_deliveries = max(0, open_deliveries + ?) WHERE id = ?"),
-    closeOne: db.prepare("UPDATE issues SET open_deliveries = max(0, open_deliveries - 1) WHERE id = ?"),
+    updateIssue: db.prepare("UPDATE issues SET body = ? WHERE id = ?"),
     pendingAll: db.prepare("SELECT d.*, i.body AS body FROM deliveries d LEFT JOIN issues i ON i.id = d.issue_id WHERE d.state = 'pending' ORDER BY d.seq"),
     recentIssues: db.prepare("SELECT id, body FROM issues ORDER BY received_at DESC, rowid DESC LIMIT ?"),
     deliveriesOfIssue: db.prepare("SELECT * FROM deliveries WHERE issue_id = ? ORDER BY seq"),

@@ -31,6 +31,12 @@ interface Field {
  */
 export class Router {
   private readonly routes: readonly CompiledRoute[];
+  /**
+   * Whether a RESOLVED Issue can be routed differently from its FIRING one:
+   * only through time windows or status matchers. Otherwise nothing needs
+   * remembering between the two.
+   */
+  readonly statusOrTimeDependent: boolean;
 
   constructor(
     routes: readonly RouteConfig[],
@@ -38,6 +44,7 @@ export class Router {
     private readonly defaultsExplicit: boolean,
   ) {
     this.routes = routes.map(compileRoute);
+    this.statusOrTimeDependent = routes.some((r) => r.active !== undefined || r.mute !== undefined || r.match.status !== "all" || (r.exclude !== undefined && r.exclude.status !== "all"));
   }
 
   route(issue: Issue, at: Date = new Date()): RoutingResult {

@@ -113,7 +113,6 @@ export class WorkflowEngine {
     return new WorkflowEngine(compiled);
   }
 
-  /** Matching decisions for an Issue, without running anything. */
   private readonly plans = new WeakMap<Issue, { workflow: CompiledWorkflow; matched: boolean; why: string }[]>();
 
   /** Matching decisions for an Issue (memoised per Issue object: isPure and run ask for the same one). */

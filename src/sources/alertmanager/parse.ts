@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { webhookPayloadSchema, type WebhookPayload } from "./schema.js";
+import { isWebhookPayload, webhookPayloadSchema, type WebhookPayload } from "./schema.js";
 
 export type PayloadErrorKind = "encoding" | "json" | "schema";
 
@@ -63,6 +63,7 @@ export function validatePayload(value: unknown): ParseResult<WebhookPayload> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return { ok: false, error: new PayloadError("schema", `expected a JSON object with an "alerts" array, got ${jsonType(value)}`) };
   }
+  if (isWebhookPayload(value)) return { ok: true, value };
   const r = webhookPayloadSchema.safeParse(value);
   if (r.success) return { ok: true, value: r.data };
   return { ok: false, error: new PayloadError("schema", formatZodIssues(r.error.issues)) };

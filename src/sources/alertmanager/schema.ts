@@ -6,7 +6,7 @@ import { z } from "zod";
  * 0.32, routeLabels in 0.34) and we must keep accepting them.
  */
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+export const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 const stringMap = z.record(z.string(), z.string());
 
@@ -52,4 +52,53 @@ export function parseTimestamp(ts: string): number {
 /** Go's zero time, which Alertmanager sends as endsAt of firing alerts. */
 export function isZeroTime(ms: number): boolean {
   return !Number.isFinite(ms) || ms <= Date.parse("0001-01-02T00:00:00Z");
+}
+
+/**
+ * The same checks as webhookPayloadSchema, by hand, for the hot path: true
+ * only for values the schema accepts. When it says false, the schema runs to
+ * say precisely what is wrong; when true, the value is used as it is (the
+ * schema would only have copied it).
+ */
+export function isWebhookPayload(v: unknown): v is WebhookPayload {
+  if (!isRecord(v)) return false;
+  if (!optString(v["version"]) || !optString(v["groupKey"]) || !optString(v["receiver"]) || !optString(v["externalURL"])) return false;
+  const t = v["truncatedAlerts"];
+  if (t !== undefined && !(typeof t === "number" && Number.isInteger(t) && t >= 0)) return false;
+  const st = v["status"];
+  if (st !== undefined && st !== "firing" && st !== "resolved") return false;
+  if (!optStringMap(v["groupLabels"]) || !optStringMap(v["commonLabels"]) || !optStringMap(v["commonAnnotations"])) return false;
+  const alerts = v["alerts"];
+  if (!Array.isArray(alerts)) return false;
+  for (const a of alerts) {
+    if (!isRecord(a)) return false;
+    if (a["status"] !== "firing" && a["status"] !== "resolved") return false;
+    if (!isStringMap(a["labels"]) || !optStringMap(a["annotations"])) return false;
+    const starts = a["startsAt"];
+    if (typeof starts !== "string" || !RFC3339.test(starts)) return false;
+    const ends = a["endsAt"];
+    if (ends !== undefined && (typeof ends !== "string" || !RFC3339.test(ends))) return false;
+    if (!optString(a["generatorURL"]) || !optString(a["fingerprint"])) return false;
+  }
+  return true;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function optString(v: unknown): boolean {
+  return v === undefined || typeof v === "string";
+}
+
+function isStringMap(v: unknown): boolean {
+  if (!isRecord(v)) return false;
+  // A "__proto__" key (possible from JSON) is left to the schema, which drops it.
+  if (Object.prototype.hasOwnProperty.call(v, "__proto__")) return false;
+  for (const k in v) if (typeof v[k] !== "string") return false;
+  return true;
+}
+
+function optStringMap(v: unknown): boolean {
+  return v === undefined || isStringMap(v);
 }

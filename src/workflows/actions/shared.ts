@@ -28,7 +28,18 @@ export const tableParams = z.strictObject({
   title: z.string().min(1).optional(),
 });
 
+const filters = new WeakMap<object, (key: string) => boolean>();
+
+/** The include/exclude predicate of a table action's params, compiled once per params object. */
 export function keyFilter(p: z.output<typeof tableParams>): (key: string) => boolean {
+  const cached = filters.get(p);
+  if (cached !== undefined) return cached;
+  const f = compileKeyFilter(p);
+  filters.set(p, f);
+  return f;
+}
+
+function compileKeyFilter(p: z.output<typeof tableParams>): (key: string) => boolean {
   const inc = p.include !== undefined && p.include.length > 0 ? compilePatterns(p.include) : undefined;
   const exc = p.exclude !== undefined && p.exclude.length > 0 ? compilePatterns(p.exclude) : undefined;
   return (k) => (inc === undefined || inc.test(k)) && (exc === undefined || !exc.test(k));

@@ -293,7 +293,7 @@ describe("kill -9 in the middle of a 2,000-alert burst", () => {
 
   it("while the Slack fake answers 500: every accepted alert is delivered once after the restart", async () => {
     const failing = fake.failNext(1_000_000, { status: 500, method: "chat.postMessage" });
-    const { result, second } = await killAndRestart("KillDuring500", (n) => n >= 40 && failing.hits >= 20, () => failing.remove());
+    const { result, second } = await killAndRestart("KillDuring500", (n) => n >= 25 && failing.hits >= 20, () => failing.remove());
     expect(failing.hits).toBeGreaterThanOrEqual(20);
 
     expectAllTagged();

@@ -138,15 +138,21 @@ export function renderTeams(issue: Issue, opts: TeamsRenderOptions = {}): TeamsP
 
   const cut: string[] = [];
   // The fixed part first: when it alone is too big, labels and then the description shrink.
-  while (bytes(assemble(parts)) + NOTE_RESERVE > budget && parts.labelsShown > 0) {
-    parts.labelsShown = Math.floor(parts.labelsShown / 2);
+  const fits = (): boolean => bytes(assemble(parts)) + NOTE_RESERVE <= budget;
+  if (!fits()) {
+    parts.labelsShown = largest(labels.length, (n) => {
+      parts.labelsShown = n;
+      return fits();
+    });
+    cut.push(`${labels.length - parts.labelsShown} of ${labels.length} labels`);
   }
-  if (parts.labelsShown < labels.length) cut.push(`${labels.length - parts.labelsShown} of ${labels.length} labels`);
-  const fullDescription = parts.description.length;
-  while (bytes(assemble(parts)) + NOTE_RESERVE > budget && parts.descriptionMax > 0) {
-    parts.descriptionMax = parts.descriptionMax > 200 ? Math.floor(parts.descriptionMax / 2) : 0;
+  if (!fits()) {
+    parts.descriptionMax = largest(DESCRIPTION_MAX, (n) => {
+      parts.descriptionMax = n;
+      return fits();
+    });
+    if (parts.description.length > parts.descriptionMax) cut.push(parts.descriptionMax === 0 ? "the description" : "the end of the description");
   }
-  if (fullDescription > parts.descriptionMax && parts.descriptionMax < DESCRIPTION_MAX) cut.push(parts.descriptionMax === 0 ? "the description" : "the end of the description");
 
   // Then enrichments, unit by unit, into what is left; a unit that does not fit is tried smaller.
   const fitted = fitEnrichments(issue.enrichments, (e, scale) => enrichmentUnits(e, opts, scale), budget - bytes(assemble(parts)) - NOTE_RESERVE, (u) => bytes(u) + 1);
@@ -159,6 +165,18 @@ export function renderTeams(issue: Issue, opts: TeamsRenderOptions = {}): TeamsP
   // By construction this cannot happen; if it ever does, a small card beats a rejected one.
   if (bytes(payload) > budget) return assemble({ ...parts, enrichments: [], labelsShown: 0, descriptionMax: 0, actions: [], note: { type: "TextBlock", text: "✂️ This notification was too large for Teams: see kubecano's logs.", wrap: true, isSubtle: true } });
   return payload;
+}
+
+/** The largest n in [0, max] for which `ok(n)` holds (ok is monotone; ok(0) is assumed). */
+function largest(max: number, ok: (n: number) => boolean): number {
+  let lo = 0;
+  let hi = max;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (ok(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 interface CardParts {
@@ -179,7 +197,8 @@ interface CardParts {
 function assemble(p: CardParts): TeamsPayload {
   const body: CardElement[] = [p.header];
   if (p.mention !== undefined) body.push(p.mention);
-  if (p.description !== "" && p.descriptionMax > 0) body.push({ type: "TextBlock", text: plainParagraphs(p.description, p.descriptionMax), wrap: true });
+  const description = p.descriptionMax > 0 ? plainParagraphs(p.description, p.descriptionMax) : "";
+  if (description !== "") body.push({ type: "TextBlock", text: description, wrap: true });
   body.push(p.facts);
   if (p.labelsShown > 0) body.push(labelsBlock(p.labels, p.labelsShown));
   body.push(...p.enrichments);

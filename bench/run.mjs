@@ -9,10 +9,11 @@
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { REPO_DIR, RESULTS_FILE, textTable, writeSection } from "./lib.mjs";
+import * as enrich from "./enrich.mjs";
 import * as ingest from "./ingest.mjs";
 import * as startup from "./startup.mjs";
 
-const BENCHMARKS = { startup, ingest };
+const BENCHMARKS = { startup, ingest, enrich };
 
 const { values } = parseArgs({
   options: {
@@ -43,6 +44,7 @@ if (values.help) {
     const quick = {
       ingest: { duration: 3, warmup: 1, rounds: 1, stages: false },
       startup: { runs: 5, warmups: 1 },
+      enrich: { alerts: 60, warmup: 10, e2e: 15, e2eWarmup: 3 },
     };
     const summary = [];
     for (const n of names) {

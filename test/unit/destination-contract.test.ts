@@ -149,6 +149,11 @@ describe("the contract cases", () => {
       expect(DESTINATION_TYPE_NAMES, `${file}: type ${mod.contractCase?.type}`).toContain(mod.contractCase?.type);
     }
   });
+
+  it("cover every registered destination type (a new destination adds test/contract/<type>.ts)", () => {
+    const covered = new Set(modules.map((m) => m.mod.contractCase?.type));
+    expect(DESTINATION_TYPE_NAMES.filter((t) => !covered.has(t))).toEqual([]);
+  });
 });
 
 for (const { file, mod } of modules) {

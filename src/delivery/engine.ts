@@ -24,8 +24,15 @@ export interface DeliveryEvent {
   readonly nextAttemptAt?: number | undefined;
 }
 
+/** Where an accepted Issue goes: `[PROCESS]` while its workflows still have to run. */
+export interface AcceptedRoute {
+  readonly destinations: readonly string[];
+  readonly silenced?: string | undefined;
+}
+
 export interface EngineEvents {
-  accepted: [issues: readonly Issue[]];
+  /** Issues recorded (duplicates excluded) as stored, so with a pure workflow's enrichments, and their routes. */
+  accepted: [issues: readonly Issue[], routes: readonly AcceptedRoute[]];
   /** An Issue came out of the workflow stage (enriched, routed or silenced). */
   processed: [issue: Issue, destinations: readonly string[], silenced: string | undefined];
   delivery: [event: DeliveryEvent];
@@ -107,6 +114,7 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
    */
   async submit(issues: readonly Issue[]): Promise<AcceptResult> {
     const items: AcceptItem[] = [];
+    let silenced: Map<string, string> | undefined;
     const processor = this.opts.processor;
     for (const issue of issues) {
       if (processor === undefined) {
@@ -115,16 +123,19 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
         const r = await processor.process(issue, this.shutdown.signal);
         items.push({ issue: r.issue, destinations: r.silenced !== undefined ? [] : this.known(r.destinations) });
         if (r.silenced !== undefined) this.opts.log.debug({ issue: issue.id, reason: r.silenced }, "silenced");
+        if (r.silenced !== undefined) (silenced ??= new Map()).set(issue.id, r.silenced);
       } else {
         items.push({ issue, destinations: [PROCESS] });
       }
     }
     const result = await this.opts.store.accept(items);
     const dup = new Set(result.duplicateIds);
-    const accepted = dup.size === 0 ? issues : issues.filter((i) => !dup.has(i.id));
-    for (const issue of accepted) this.opts.metrics?.issuesCreated.inc({ source: issue.source, severity: issue.severity });
+    const accepted = dup.size === 0 ? items : items.filter((i) => !dup.has(i.issue.id));
+    for (const { issue } of accepted) this.opts.metrics?.issuesCreated.inc({ source: issue.source, severity: issue.severity });
     if (dup.size > 0) this.opts.metrics?.duplicates.inc(dup.size);
-    if (accepted.length > 0) this.emit("accepted", accepted);
+    if (accepted.length > 0 && this.listenerCount("accepted") > 0) {
+      this.emit("accepted", accepted.map((i) => i.issue), accepted.map((i) => ({ destinations: i.destinations, silenced: silenced?.get(i.issue.id) })));
+    }
     this.pumpAll();
     this.updateDepth();
     return result;
@@ -398,10 +409,10 @@ class Worker extends BaseWorker {
     try {
       let result: SendResult | undefined;
       if (delivery.inDoubtSince !== undefined && this.destination.findExisting !== undefined) {
-        result = await raceAbort(this.destination.findExisting(issue, { since: delivery.inDoubtSince, signal, log: dlog }), signal);
+        result = await raceAbort(this.destination.findExisting(issue, { since: delivery.inDoubtSince, signal, log: dlog, deferrable: true }), signal);
         if (result !== undefined) dlog.info({ ...at, remoteId: result.remoteId }, `an attempt interrupted by a restart had already reached ${this.name}: not sending it again`);
       }
-      result ??= await raceAbort(this.destination.send(issue, { signal, attempt, log: dlog }), signal);
+      result ??= await raceAbort(this.destination.send(issue, { signal, attempt, log: dlog, deferrable: true }), signal);
       store.complete(delivery, result.remoteId);
       m.success?.inc();
       m.latency?.observe(Math.max(0, now() - delivery.createdAt) / 1000);
@@ -415,6 +426,12 @@ class Worker extends BaseWorker {
       }
       const err = toDeliveryError(e, timedOut(), config.attemptTimeout);
       const t = now();
+      if (err.defer) {
+        // The destination's own pacing, not a failure: no attempt counted, nothing logged above debug.
+        safely(log, () => store.defer(delivery, t + Math.max(0, err.retryAfterMs ?? 0)));
+        if (dlog.isLevelEnabled("debug")) dlog.debug({ ...at, code: err.code, deferMs: err.retryAfterMs }, `deferred: ${err.message}`);
+        return;
+      }
       const delay = backoffDelay({ initialDelayMs: config.retry.initialDelay, maxDelayMs: config.retry.maxDelay }, attempt, err.retryAfterMs, random);
       const tooOld = t + delay - delivery.createdAt > config.retry.maxAge;
       const base = { issueId: issue.id, fingerprint: issue.fingerprint, destination: this.name, attempt, error: err.message, code: err.code, hint: err.hint };

@@ -134,6 +134,14 @@ export class MemoryDeliveryStore implements DeliveryStore {
     if (entry !== undefined && prev !== undefined) entry.deliveries.set(delivery.id, { ...prev, attempts, nextAttemptAt, lastError: error });
   }
 
+  defer(delivery: Delivery, nextAttemptAt: number): void {
+    if (!this.schedule.has(delivery.id)) return;
+    this.schedule.defer(delivery.id, nextAttemptAt, delivery.inDoubtSince);
+    const entry = this.issues.get(delivery.issueId);
+    const prev = entry?.deliveries.get(delivery.id);
+    if (entry !== undefined && prev !== undefined) entry.deliveries.set(delivery.id, { ...prev, nextAttemptAt });
+  }
+
   kill(delivery: Delivery, error: string): void {
     this.deadLetters.push({ delivery: { ...delivery, lastError: error }, error, at: this.now() });
     const max = this.opts.maxDeadLetters ?? 1000;

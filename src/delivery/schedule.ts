@@ -92,6 +92,11 @@ export class Schedule {
     if (q.byFingerprint.get(item.fingerprint)?.[0] === item) q.heads.push(item);
   }
 
+  /** A taken delivery waits again until `nextAttemptAt` with its attempts unchanged (DeliveryStore.defer). */
+  defer(id: string, nextAttemptAt: number, inDoubtSince: number | undefined): void {
+    this.reschedule(id, { nextAttemptAt, inDoubtSince });
+  }
+
   /** Removes a delivery (finished, dead or dropped) and lets the next one of its fingerprint go. */
   remove(id: string): Delivery | undefined {
     const item = this.byId.get(id);

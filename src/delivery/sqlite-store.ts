@@ -303,6 +303,13 @@ export class SqliteDeliveryStore implements DeliveryStore {
     this.write(() => this.stmts.retry.run(attempts, nextAttemptAt, truncateError(error), inDoubtSince ?? null, delivery.id));
   }
 
+  defer(delivery: Delivery, nextAttemptAt: number): void {
+    if (!this.schedule.has(delivery.id)) return;
+    const inDoubt = delivery.inDoubtSince;
+    this.schedule.defer(delivery.id, nextAttemptAt, inDoubt);
+    this.write(() => this.stmts.defer.run(nextAttemptAt, inDoubt ?? null, delivery.id));
+  }
+
   kill(delivery: Delivery, error: string): void {
     if (this.schedule.remove(delivery.id) === undefined) return;
     this.release1(delivery.issueId);
@@ -641,6 +648,7 @@ function prepare(db: Database.Database) {
     attemptStartedAt: db.prepare("SELECT attempt_started_at FROM deliveries WHERE id = ?"),
     retry: db.prepare("UPDATE deliveries SET attempts = ?, next_attempt_at = ?, last_error = ?, attempt_started_at = ? WHERE id = ? AND state = 'pending'"),
     finish: db.prepare("UPDATE deliveries SET state = ?, finished_at = ?, remote_id = coalesce(?, remote_id), last_error = coalesce(?, last_error), next_attempt_at = NULL, attempt_started_at = NULL WHERE id = ? AND state = 'pending'"),
+    defer: db.prepare("UPDATE deliveries SET next_attempt_at = ?, attempt_started_at = ? WHERE id = ? AND state = 'pending'"),
     setAttempts: db.prepare("UPDATE deliveries SET attempts = ? WHERE id = ?"),
     updateIssue: db.prepare("UPDATE issues SET body = ? WHERE id = ?"),
     pendingAll: db.prepare("SELECT d.*, i.body AS body FROM deliveries d LEFT JOIN issues i ON i.id = d.issue_id WHERE d.state = 'pending' ORDER BY d.seq"),

@@ -108,7 +108,7 @@ export interface TakeOptions {
  *   (destination, fingerprint) at once, and never a later one of a
  *   fingerprint before an earlier one has finished (so a resolution cannot
  *   overtake its firing notification);
- * - every taken delivery ends in exactly one of complete, retry, kill or release.
+ * - every taken delivery ends in exactly one of complete, retry, defer, kill or release.
  */
 export interface DeliveryStore {
   /** Resolves once the items are durable (for the durable store: committed). */
@@ -124,6 +124,14 @@ export interface DeliveryStore {
    * doubt, so the next attempt looks before it sends.
    */
   retry(delivery: Delivery, nextAttemptAt: number, error: string, inDoubtSince?: number): void;
+  /**
+   * Puts a taken delivery back to wait until `nextAttemptAt` without counting
+   * an attempt: the destination paced it (DeliveryError.defer) and sent
+   * nothing it has not recorded itself. Its in-doubt state becomes what it
+   * was before this attempt (`delivery.inDoubtSince`), so a recorded attempt
+   * marker (TakeOptions.recordAttempt) is cleared unless it was in doubt already.
+   */
+  defer(delivery: Delivery, nextAttemptAt: number): void;
   /** Gives up on a delivery (a permanent failure or too old): a dead letter. */
   kill(delivery: Delivery, error: string): void;
   /**

@@ -35,6 +35,12 @@ export interface SendContext {
   /** 1 for the first attempt. */
   readonly attempt: number;
   readonly log: Logger;
+  /**
+   * The caller reschedules a delivery that throws a DeliveryError with
+   * `defer` (the delivery engine). Without it (one-shot commands) a
+   * destination that paces itself waits instead of deferring.
+   */
+  readonly deferrable?: boolean;
 }
 
 /** A destination's payload for an Issue: JSON it would post, or text it would print. */
@@ -45,6 +51,8 @@ export interface FindContext {
   readonly since: number;
   readonly signal: AbortSignal;
   readonly log: Logger;
+  /** As SendContext.deferrable. */
+  readonly deferrable?: boolean;
 }
 
 export interface SendResult {
@@ -73,9 +81,26 @@ export class DeliveryError extends Error {
    * sending again, where the destination can.
    */
   readonly maybeDelivered: boolean;
+  /**
+   * Not a failure: the destination paces itself and asks to be called again
+   * in `retryAfterMs` (its next free slot). The engine reschedules the
+   * delivery without counting an attempt or logging a warning. A destination
+   * defers only when this attempt sent nothing it has not recorded itself
+   * (in its DestinationState), so the delivery's in-doubt state stays as it
+   * was before the attempt. Callers that cannot reschedule treat it as a
+   * retryable error (set `retryable` too).
+   */
+  readonly defer: boolean;
   constructor(
     message: string,
-    opts: { retryable: boolean; code: string; hint?: string | undefined; retryAfterMs?: number | undefined; maybeDelivered?: boolean | undefined },
+    opts: {
+      retryable: boolean;
+      code: string;
+      hint?: string | undefined;
+      retryAfterMs?: number | undefined;
+      maybeDelivered?: boolean | undefined;
+      defer?: boolean | undefined;
+    },
   ) {
     super(message);
     this.name = "DeliveryError";
@@ -84,6 +109,7 @@ export class DeliveryError extends Error {
     this.hint = opts.hint;
     this.retryAfterMs = opts.retryAfterMs;
     this.maybeDelivered = opts.maybeDelivered ?? false;
+    this.defer = opts.defer ?? false;
   }
 }
 

@@ -352,6 +352,56 @@ describe.each(IMPLS)("DeliveryStore contract: $name", (impl) => {
       expect(store.recent(1)[0]!.deliveries[0]).toMatchObject({ state: "pending", attempts: 0 });
     });
 
+    it("defer puts a taken delivery back until the given time without counting an attempt", async () => {
+      const c = clock();
+      const store = impl.make({ now: c.now });
+      const i = issue("fp");
+      const later = issue("fp");
+      await store.accept([i, later].map((x) => ({ issue: x, destinations: ["a"] })));
+      const d = mustTake(store, "a", T0);
+      store.defer(d.delivery, T0 + 5_000);
+      expect(store.depth("a")).toBe(2);
+      // Not due before its time, and the later one of its fingerprint keeps waiting behind it.
+      expect(store.take("a", T0 + 4_999)).toBeUndefined();
+      expect(store.nextDueAt("a")).toBe(T0 + 5_000);
+      expect(store.recent(2).find((r) => r.issue.id === i.id)!.deliveries[0]).toMatchObject({ state: "pending", attempts: 0, nextAttemptAt: T0 + 5_000 });
+      const again = mustTake(store, "a", T0 + 5_000);
+      expect(again.delivery).toMatchObject({ id: d.delivery.id, attempts: 0, nextAttemptAt: T0 + 5_000 });
+      expect(again.delivery.lastError).toBeUndefined();
+      // Deferring many times never counts: a retry afterwards is the first attempt.
+      store.defer(again.delivery, T0 + 6_000);
+      const third = mustTake(store, "a", T0 + 6_000);
+      store.retry(third.delivery, T0 + 7_000, "http_503");
+      expect(mustTake(store, "a", T0 + 7_000).delivery).toMatchObject({ attempts: 1, lastError: "http_503" });
+    });
+
+    it("defer leaves the in-doubt state as it was before the attempt, and is ignored after another outcome", async () => {
+      const c = clock();
+      const store = impl.make({ now: c.now });
+      const fresh = issue("fp-fresh");
+      const doubted = issue("fp-doubt");
+      await store.accept([fresh, doubted].map((x) => ({ issue: x, destinations: ["a"] })));
+      // An attempt recorded as started, then deferred: nothing was sent, so it is not in doubt.
+      const f = store.take("a", T0, { recordAttempt: true })!;
+      expect(f.issue.id).toBe(fresh.id);
+      store.defer(f.delivery, T0 + 1_000);
+      // A delivery in doubt from an earlier attempt stays in doubt since then.
+      const dd = store.take("a", T0, { recordAttempt: true })!;
+      store.retry(dd.delivery, T0, "timeout", T0 - 500);
+      const dd2 = store.take("a", T0, { recordAttempt: true })!;
+      expect(dd2.delivery.inDoubtSince).toBe(T0 - 500);
+      store.defer(dd2.delivery, T0 + 2_000);
+      const f2 = mustTake(store, "a", T0 + 1_000);
+      expect(f2.issue.id).toBe(fresh.id);
+      expect(f2.delivery.inDoubtSince).toBeUndefined();
+      const dd3 = mustTake(store, "a", T0 + 2_000);
+      expect(dd3.delivery).toMatchObject({ attempts: 1, inDoubtSince: T0 - 500 });
+      store.complete(f2.delivery, "r");
+      store.defer(f2.delivery, T0 + 9_000);
+      expect(store.depth("a")).toBe(1);
+      expect(store.recent(10).flatMap((r) => r.deliveries).find((x) => x.issueId === fresh.id)).toMatchObject({ state: "done", remoteId: "r" });
+    });
+
     it("complete records success with the destination's id", async () => {
       const c = clock();
       const store = impl.make({ now: c.now });
@@ -445,5 +495,33 @@ describe.each(IMPLS)("DeliveryStore contract: $name", (impl) => {
     // Deleting what is not there is fine.
     store.setState("slack:main", "nothing", undefined);
     expect(store.getState("slack:main", "nothing")).toBeUndefined();
+  });
+});
+
+describe("SqliteDeliveryStore: defer on disk", () => {
+  it("a deferred delivery comes back after a restart at its deferred time, not in doubt; one in doubt before stays in doubt", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "kubecano-contract-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const stateDir = path.join(dir, "state");
+    const c = clock();
+    const first = SqliteDeliveryStore.open({ stateDir, maxBacklog: 100, now: c.now });
+    const fresh = issue("fp-fresh");
+    const doubted = issue("fp-doubt");
+    await first.accept([fresh, doubted].map((x) => ({ issue: x, destinations: ["a"] })));
+    const f = first.take("a", T0, { recordAttempt: true })!;
+    first.defer(f.delivery, T0 + 3_000);
+    const d = first.take("a", T0, { recordAttempt: true })!;
+    first.retry(d.delivery, T0, "timeout", T0);
+    const d2 = first.take("a", T0, { recordAttempt: true })!;
+    first.defer(d2.delivery, T0 + 4_000);
+    first.close();
+    const second = tracked(SqliteDeliveryStore.open({ stateDir, maxBacklog: 100, now: c.now }));
+    expect(second.take("a", T0 + 2_999)).toBeUndefined();
+    const a = mustTake(second, "a", T0 + 3_000);
+    expect(a.issue.id).toBe(fresh.id);
+    expect(a.delivery).toMatchObject({ attempts: 0, nextAttemptAt: T0 + 3_000 });
+    expect(a.delivery.inDoubtSince).toBeUndefined();
+    const b = mustTake(second, "a", T0 + 4_000);
+    expect(b.delivery).toMatchObject({ attempts: 1, nextAttemptAt: T0 + 4_000, inDoubtSince: T0 });
   });
 });

@@ -48,3 +48,15 @@ export function fitEnrichments<T>(enrichments: readonly Enrichment[], unitsAt: (
   }
   return { units, omitted, shrunk };
 }
+
+/** The largest n in [0, max] for which `ok(n)` holds, for an `ok` that holds up to some n and not after. */
+export function largest(max: number, ok: (n: number) => boolean): number {
+  let lo = 0;
+  let hi = max;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (ok(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}

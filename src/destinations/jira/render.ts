@@ -4,7 +4,7 @@ import { formatDuration, type Issue } from "../../core/issue.js";
 import type { Severity } from "../../core/severity.js";
 import { describeSubject } from "../../core/subject.js";
 import { truncate } from "../../core/text.js";
-import { fitEnrichments } from "../fit.js";
+import { fitEnrichments, largest } from "../fit.js";
 import {
   adfChars,
   bulletList,
@@ -185,10 +185,21 @@ function fitDocument(issue: Issue, opts: JiraRenderOptions, parts: DocParts): Ad
     ]);
 
   const cut: string[] = [];
-  while (adfChars(build([], undefined)) + noteReserve > budget && labelsShown > 0) labelsShown = Math.floor(labelsShown / 2);
-  if (parts.noLabels !== true && labelsShown < labels.length) cut.push(`${labels.length - labelsShown} of ${labels.length} labels`);
-  while (adfChars(build([], undefined)) + noteReserve > budget && descriptionMax > 0) descriptionMax = descriptionMax > 200 ? Math.floor(descriptionMax / 2) : 0;
-  if (description.length > descriptionMax && descriptionMax < DESCRIPTION_MAX) cut.push(descriptionMax === 0 ? "the description" : "the end of the description");
+  const fits = (): boolean => adfChars(build([], undefined)) + noteReserve <= budget;
+  if (!fits() && labelsShown > 0) {
+    labelsShown = largest(labelsShown, (n) => {
+      labelsShown = n;
+      return fits();
+    });
+    cut.push(`${labels.length - labelsShown} of ${labels.length} labels`);
+  }
+  if (!fits()) {
+    descriptionMax = largest(DESCRIPTION_MAX, (n) => {
+      descriptionMax = n;
+      return fits();
+    });
+    if (description.length > descriptionMax) cut.push(descriptionMax === 0 ? "the description" : "the end of the description");
+  }
 
   const fitted = fitEnrichments(issue.enrichments, (e, scale) => enrichmentUnits(e, opts, scale), budget - adfChars(build([], undefined)) - noteReserve, (u) => adfChars(u) + 1);
   if (fitted.omitted > 0) cut.unshift(`${fitted.omitted} enrichment block${fitted.omitted === 1 ? "" : "s"}`);

@@ -5,7 +5,7 @@ import { inlineText, isLinkUrl, parseMrkdwn, type MrkdwnInline } from "../../cor
 import type { Severity } from "../../core/severity.js";
 import { stripControl, truncate } from "../../core/text.js";
 import { renderTable } from "../console/render.js";
-import { fitEnrichments } from "../fit.js";
+import { fitEnrichments, largest } from "../fit.js";
 
 /**
  * Teams refuses a message over about 28 KB (the whole message, which wraps
@@ -165,18 +165,6 @@ export function renderTeams(issue: Issue, opts: TeamsRenderOptions = {}): TeamsP
   // By construction this cannot happen; if it ever does, a small card beats a rejected one.
   if (bytes(payload) > budget) return assemble({ ...parts, enrichments: [], labelsShown: 0, descriptionMax: 0, actions: [], note: { type: "TextBlock", text: "✂️ This notification was too large for Teams: see kubecano's logs.", wrap: true, isSubtle: true } });
   return payload;
-}
-
-/** The largest n in [0, max] for which `ok(n)` holds (ok is monotone; ok(0) is assumed). */
-function largest(max: number, ok: (n: number) => boolean): number {
-  let lo = 0;
-  let hi = max;
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (ok(mid)) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
 }
 
 interface CardParts {

@@ -71,6 +71,8 @@ export function createServer(deps: ServerDeps): KubecanoServer {
     requestTimeout: 60_000,
     keepAliveTimeout: 5_000,
     maxHeaderSize: 16 * 1024,
+    // How often those timeouts are checked (Node's default, 30 s, lets a slow client linger 40 s).
+    connectionsCheckingInterval: 1_000,
   };
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     handle(req, res).catch((e: unknown) => {

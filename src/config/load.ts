@@ -142,6 +142,8 @@ function formatIssue(i: z.core.$ZodIssue, locate: (p: string, keys?: readonly Pr
   return `${locate(p)}: ${p === "" ? "(top level)" : p}: ${msg}`;
 }
 
+const CREDENTIAL_KEY = /auth|token|secret|key|pass|cookie|signature|credential|session/i;
+
 /** Every configured secret value, longest first so scrubbing replaces whole values. */
 export function collectSecrets(config: Config): string[] {
   const out = new Set<string>();
@@ -155,8 +157,11 @@ export function collectSecrets(config: Config): string[] {
     for (const key of DESTINATION_TYPES[d.type].secretParams) {
       const v = params[key];
       if (typeof v === "string" && v.length >= 4) out.add(v);
-      // A map of secrets (the webhook's headers): each value is one.
-      if (isPlainObject(v)) for (const x of Object.values(v)) if (typeof x === "string" && x.length >= 4) out.add(x);
+      // A map (the webhook's headers): credential-like entries and long opaque values are scrubbed
+      // everywhere; a short plain value ("X-Team: payments") is not, or every line naming the team would be cut.
+      if (isPlainObject(v)) {
+        for (const [k, x] of Object.entries(v)) if (typeof x === "string" && x.length >= 4 && (CREDENTIAL_KEY.test(k) || x.length >= 16)) out.add(x);
+      }
     }
   }
   return [...out].sort((a, b) => b.length - a.length);

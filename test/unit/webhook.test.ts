@@ -20,6 +20,8 @@ import type { Block } from "../../src/core/blocks.js";
 import { ISSUE_DOCUMENT_VERSION, toIssueDocument } from "../../src/core/issue-document.js";
 import { createIssue, type Issue } from "../../src/core/issue.js";
 import { subjectFromLabels } from "../../src/core/subject.js";
+import { validateConfig } from "../../src/config/load.js";
+import { REDACTED, redactConfig } from "../../src/config/redact.js";
 import { closeHttpAgent } from "../../src/destinations/http.js";
 import { DESTINATION_TYPES } from "../../src/destinations/registry.js";
 import { DeliveryError, type Destination } from "../../src/destinations/types.js";
@@ -135,8 +137,13 @@ describe("webhook params", () => {
     for (const s of ["pw-9f8e7d6c", "sekret-path", "tok-5a4b3c2d1e"]) expect(text).not.toContain(s);
   });
 
-  it("lists url, secret and headers as secrets", () => {
+  it("lists url, secret and headers as secrets: credential-like header values are scrubbed everywhere, all are redacted", async () => {
     expect(DESTINATION_TYPES.webhook.secretParams).toEqual(["url", "secret", "headers"]);
+    const headers = { Authorization: "Bearer abc123", "X-Api-Key": "k-9876", "X-Team": "payments", "X-Opaque": "0123456789abcdef0" };
+    const loaded = await validateConfig({ destinations: [{ name: "hook", type: "webhook", params: { url: "https://h.test/p/tok-1a2b", secret: "s".repeat(16), headers } }] }, undefined, {});
+    expect([...loaded.secrets].sort()).toEqual(["0123456789abcdef0", "Bearer abc123", "https://h.test/p/tok-1a2b", "k-9876", "s".repeat(16)].sort());
+    const printed = redactConfig(loaded.config).destinations[0]!.params as { url: string; secret: string; headers: Record<string, string> };
+    expect(printed).toMatchObject({ url: REDACTED, secret: REDACTED, headers: { Authorization: REDACTED, "X-Api-Key": REDACTED, "X-Team": REDACTED, "X-Opaque": REDACTED } });
   });
 });
 

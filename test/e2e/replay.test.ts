@@ -292,8 +292,8 @@ describe("kubecano listen with cluster enrichment", () => {
   it("answers the webhook 202 before enrichment, then posts the enriched Issue to Slack (pod status, OOM note, logs)", async () => {
     const kube = await oomCluster();
     const slack = await slackFake();
-    // Logs take 1.5 s: the webhook must not wait for them.
-    kube.delay(1500, { subresource: "log" });
+    // Logs take 3 s (a margin for a loaded machine): the webhook must not wait for them.
+    kube.delay(3000, { subresource: "log" });
     const cwd = await cwdWith({ "kubecano.config.yaml": slackConfig(slack) });
     const l = await listen(["--kubeconfig", kube.kubeconfigPath()], { cwd });
     const logs = (): { answered: number; asked: number } => {

@@ -1,9 +1,9 @@
 /**
  * The plumbing shared by the HTTP fakes of destinations (Teams, Jira):
  * a node:http server on 127.0.0.1 and an ephemeral port, request bodies read
- * with a cap, and fault injection that applies to the next requests whatever
- * their path: an HTTP status (with Retry-After), a request never answered,
- * or a request processed and then cut without an answer.
+ * with a cap, and fault injection that applies to the next requests (or the
+ * next ones to a given path): an HTTP status (with Retry-After), a request
+ * never answered, or a request processed and then cut without an answer.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
@@ -26,19 +26,26 @@ export interface FakeReply {
 
 export type FaultBody = (status: number) => unknown;
 
+/** Which requests a fault waits for: any (default), or those whose path is this string or matches this pattern. */
+export type PathMatch = string | RegExp | undefined;
+
 export interface FakeServer {
   readonly url: string;
-  /** The next `count` (default 1) requests get `status`, with Retry-After seconds when given. */
-  failNext(status: number, opts?: { retryAfterSeconds?: number; count?: number }): void;
-  /** The next request is never answered (until close). */
-  hangNext(): void;
-  /** The next request is handled (its effects happen) and its connection is then cut without an answer. */
-  dropNext(): void;
+  /** The next `count` (default 1) requests (to `path`) get `status`, with Retry-After seconds when given. */
+  failNext(status: number, opts?: { retryAfterSeconds?: number; count?: number; path?: PathMatch }): void;
+  /** The next request (to `path`) is never answered (until close). */
+  hangNext(path?: PathMatch): void;
+  /** The next request (to `path`) is handled (its effects happen) and its connection is then cut without an answer. */
+  dropNext(path?: PathMatch): void;
   clearFaults(): void;
   close(): Promise<void>;
 }
 
-type Fault = { kind: "status"; status: number; retryAfterSeconds?: number | undefined } | { kind: "hang" } | { kind: "drop" };
+type Fault = ({ kind: "status"; status: number; retryAfterSeconds?: number | undefined } | { kind: "hang" } | { kind: "drop" }) & { path: PathMatch };
+
+function matches(m: PathMatch, path: string): boolean {
+  return m === undefined || (typeof m === "string" ? m === path : m.test(path));
+}
 
 const MAX_BODY = 10 * 1024 * 1024;
 
@@ -71,7 +78,9 @@ export async function startFakeServer(handle: (req: FakeRequest) => FakeReply | 
     });
     req.on("end", () => {
       void (async () => {
-        const fault = faults.shift();
+        const u = new URL(req.url ?? "/", "http://fake");
+        const at = faults.findIndex((f) => matches(f.path, u.pathname));
+        const fault = at < 0 ? undefined : faults.splice(at, 1)[0];
         if (fault?.kind === "hang") {
           hung.push(res);
           return;
@@ -84,7 +93,6 @@ export async function startFakeServer(handle: (req: FakeRequest) => FakeReply | 
           send(res, { status: 413, body: faultBody(413) });
           return;
         }
-        const u = new URL(req.url ?? "/", "http://fake");
         let reply: FakeReply;
         try {
           reply = await handle({ method: req.method ?? "GET", path: u.pathname, query: u.searchParams, headers: req.headers, text: Buffer.concat(chunks).toString("utf8") });
@@ -109,13 +117,13 @@ export async function startFakeServer(handle: (req: FakeRequest) => FakeReply | 
   return {
     url: `http://127.0.0.1:${port}`,
     failNext(status, opts = {}) {
-      for (let i = 0; i < (opts.count ?? 1); i++) faults.push({ kind: "status", status, retryAfterSeconds: opts.retryAfterSeconds });
+      for (let i = 0; i < (opts.count ?? 1); i++) faults.push({ kind: "status", status, retryAfterSeconds: opts.retryAfterSeconds, path: opts.path });
     },
-    hangNext() {
-      faults.push({ kind: "hang" });
+    hangNext(path) {
+      faults.push({ kind: "hang", path });
     },
-    dropNext() {
-      faults.push({ kind: "drop" });
+    dropNext(path) {
+      faults.push({ kind: "drop", path });
     },
     clearFaults() {
       faults.length = 0;

@@ -24,7 +24,7 @@
  * from To Do too and "Reopen" from Done back to To Do; options replace it.
  * Everything is recorded, and faults can be injected.
  */
-import { startFakeServer, type FakeReply, type FakeRequest } from "./fake-server.js";
+import { startFakeServer, type FakeReply, type FakeRequest, type PathMatch } from "./fake-server.js";
 
 export const JIRA_USER = "kubecano-bot@example.com";
 export const JIRA_TOKEN = "ATATT3xFfGF0-fake-jira-api-token-SECRET-0123456789";
@@ -113,9 +113,9 @@ export interface JiraFake {
   /** A person moves an issue (no transition rules). */
   setStatus(key: string, status: string): void;
   deleteIssue(key: string): void;
-  failNext(status: number, opts?: { retryAfterSeconds?: number; count?: number }): void;
-  hangNext(): void;
-  dropNext(): void;
+  failNext(status: number, opts?: { retryAfterSeconds?: number; count?: number; path?: PathMatch }): void;
+  hangNext(path?: PathMatch): void;
+  dropNext(path?: PathMatch): void;
   /** "open" per create or reopen, "update" per comment, "resolve" per transition into Done. */
   received(fingerprint: string): ("open" | "update" | "resolve")[];
   /** Writes (create, comment, transition) answered with a 2xx: what was delivered. */
@@ -426,8 +426,8 @@ export async function startJiraFake(opts: JiraFakeOptions = {}): Promise<JiraFak
       if (idx >= 0) issues.splice(idx, 1);
     },
     failNext: (s, o) => server.failNext(s, o),
-    hangNext: () => server.hangNext(),
-    dropNext: () => server.dropNext(),
+    hangNext: (path) => server.hangNext(path),
+    dropNext: (path) => server.dropNext(path),
     received: (fp) => [...(events.get(fp) ?? [])],
     accepted: () => acceptedCount,
     reset() {

@@ -18,7 +18,7 @@
  * Everything accepted is recorded (`posts`), and faults can be injected.
  */
 import { randomBytes } from "node:crypto";
-import { startFakeServer, type FakeReply, type FakeRequest } from "./fake-server.js";
+import { startFakeServer, type FakeReply, type FakeRequest, type PathMatch } from "./fake-server.js";
 
 export const TEAMS_MESSAGE_LIMIT = 28_000;
 
@@ -54,9 +54,9 @@ export interface TeamsFake {
   readonly requests: TeamsRequest[];
   disableFlow(flowId?: string): void;
   deleteFlow(flowId?: string): void;
-  failNext(status: number, opts?: { retryAfterSeconds?: number; count?: number }): void;
-  hangNext(): void;
-  dropNext(): void;
+  failNext(status: number, opts?: { retryAfterSeconds?: number; count?: number; path?: PathMatch }): void;
+  hangNext(path?: PathMatch): void;
+  dropNext(path?: PathMatch): void;
   /** "open" for a first FIRING card, "update" for a FIRING card while one is open, "resolve" for a RESOLVED card. */
   received(fingerprint: string): ("open" | "update" | "resolve")[];
   accepted(): number;
@@ -156,8 +156,8 @@ export async function startTeamsFake(opts: TeamsFakeOptions = {}): Promise<Teams
       flows.delete(id);
     },
     failNext: (status, o) => server.failNext(status, o),
-    hangNext: () => server.hangNext(),
-    dropNext: () => server.dropNext(),
+    hangNext: (path) => server.hangNext(path),
+    dropNext: (path) => server.dropNext(path),
     received: (fp) => [...(events.get(fp) ?? [])],
     accepted: () => acceptedCount,
     reset() {

@@ -25,8 +25,12 @@ export class KubeError extends Error {
     this.status = status;
     this.reason = reason;
   }
+  /**
+   * The API server could not be reached at all. A call that timed out is not
+   * counted: one slow answer must not switch enrichment off for every Issue.
+   */
   get unreachable(): boolean {
-    return this.status === 0;
+    return this.status === 0 && this.reason !== "Timeout";
   }
 }
 

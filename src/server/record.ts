@@ -3,8 +3,8 @@ import path from "node:path";
 import type { Logger } from "../observability/logger.js";
 import type { RequestMeta } from "./http.js";
 
-/** Headers never written to a recording: credentials. */
-const SECRET_HEADERS = new Set(["authorization", "proxy-authorization", "cookie"]);
+/** Headers never written to a recording: credentials, whatever they are called. */
+const SECRET_HEADERS = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|x-auth-token|x-access-token|.*token.*|.*secret.*|.*password.*)$/i;
 
 /**
  * `listen --record DIR`: every accepted webhook request becomes one file in
@@ -25,7 +25,7 @@ export class Recorder {
   }
 
   record(body: Buffer, meta: RequestMeta, now = new Date()): void {
-    const headers = Object.fromEntries(Object.entries(meta.headers).filter(([k, v]) => v !== undefined && !SECRET_HEADERS.has(k.toLowerCase())));
+    const headers = Object.fromEntries(Object.entries(meta.headers).filter(([k, v]) => v !== undefined && !SECRET_HEADERS.test(k)));
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString("utf8"));

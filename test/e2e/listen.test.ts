@@ -586,7 +586,7 @@ describe("kubecano config", () => {
     expect(ok.stdout).toMatch(/config is valid: \S*kubecano\.config\.yaml$/m);
     expect(ok.stdout).toMatch(/slack-main \(slack\), terminal \(console\)/);
 
-    const bad = await runCli(["config", "validate"], { cwd: await cwdWith({ "kubecano.config.yaml": "destinations:\n  - name: x\n    type: pagerduty\n" }) });
+    const bad = await runCli(["config", "validate"], { cwd: await cwdWith({ "kubecano.config.yaml": "destinations:\n  - name: x\n    type: carrier-pigeon\n" }) });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/kubecano\.config\.yaml:\d+: destinations\[0\](\.type)?: unknown destination type/);
   });

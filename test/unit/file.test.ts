@@ -185,7 +185,7 @@ describe("file destination", () => {
   });
 });
 
-describe("file destination through the built CLI", () => {
+describe("file destination through the built CLI", { timeout: 120_000 }, () => {
   it("test-destination writes under the config file's directory, and replay reads the lines back", async () => {
     assertBuilt();
     const configDir = tempDir();

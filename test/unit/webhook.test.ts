@@ -475,7 +475,7 @@ describe("webhook destination against a local receiver", () => {
   });
 });
 
-describe("kubecano test-destination with a webhook (built CLI)", () => {
+describe("kubecano test-destination with a webhook (built CLI)", { timeout: 120_000 }, () => {
   let fake: WebhookFake;
   afterEach(() => fake?.close());
 

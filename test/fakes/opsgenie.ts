@@ -21,6 +21,8 @@
  *   team/user/escalation/schedule by id, name or username).
  * - A create for an alias that has an open alert does not open another: the
  *   alert's count goes up (Opsgenie's de-duplication).
+ * - `createDelayMs` delays the effect of accepted creates, as Opsgenie's
+ *   queue may; `closeUnknown: 404` answers a close of an unknown alert 404.
  *
  * Everything is recorded (`requests`) and faults can be injected: an HTTP
  * status (with Retry-After), a request never answered, a cut connection.
@@ -50,6 +52,18 @@ export interface OpsgenieFakeOptions {
   readonly apiKeys?: readonly string[] | Readonly<Record<string, FakeApiKey>>;
   /** Error texts quote the key, as a careless remote might: proves kubecano scrubs remote text. */
   readonly echoApiKey?: boolean;
+  /**
+   * Accepted creates take effect this much later, while closes take effect
+   * at once: Opsgenie's queue does not promise that a close sent right
+   * behind a create is processed after it. Default 0: at once.
+   */
+  readonly createDelayMs?: number;
+  /**
+   * A close for an alert that does not exist (yet): "accepted" (202, the
+   * request then fails in the background; the documented behaviour, default)
+   * or 404 `{message:"Alert does not exist"}`, as some accounts answer.
+   */
+  readonly closeUnknown?: "accepted" | 404;
 }
 
 export type RequestOutcome = "pending" | "accepted" | "unauthorized" | "forbidden" | "invalid" | "not_found" | "fault" | "hung" | "cut";
@@ -335,36 +349,11 @@ export async function startOpsgenieFake(opts: OpsgenieFakeOptions = {}): Promise
     if (action === "create") {
       const errors = validateCreate(b);
       if (Object.keys(errors).length > 0) return unprocessable(rec, res, errors);
-      const alias = typeof b["alias"] === "string" && b["alias"] !== "" ? b["alias"] : (b["message"] as string);
-      const open = alerts.find((a) => a.alias === alias && a.status === "open");
-      let alert: OpsgenieAlert;
-      if (open !== undefined) {
-        open.count++;
-        alert = open;
-        note(alias, "update");
-      } else {
-        alert = {
-          id: randomUUID(),
-          tinyId: String(++tiny),
-          alias,
-          status: "open",
-          count: 1,
-          message: b["message"] as string,
-          description: b["description"] as string | undefined,
-          priority: (b["priority"] as string | undefined) ?? "P3",
-          responders: (b["responders"] as unknown[] | undefined) ?? [],
-          tags: (b["tags"] as string[] | undefined) ?? [],
-          details: (b["details"] as Record<string, string> | undefined) ?? {},
-          entity: b["entity"] as string | undefined,
-          source: b["source"] as string | undefined,
-          notes: [],
-        };
-        alerts.push(alert);
-        note(alias, "open");
-      }
       rec.outcome = "accepted";
       answer(rec, res, 202, { result: "Request will be processed" });
-      statuses.set((rec.response as { requestId: string }).requestId, { action: "Create", success: true, status: "Created alert", alertId: alert.id, alias });
+      const requestId = (rec.response as { requestId: string }).requestId;
+      if (opts.createDelayMs === undefined || opts.createDelayMs <= 0) applyCreate(b, requestId);
+      else setTimeout(() => applyCreate(b, requestId), opts.createDelayMs);
       return;
     }
     // close
@@ -375,17 +364,56 @@ export async function startOpsgenieFake(opts: OpsgenieFakeOptions = {}): Promise
     maxLength(errors, b, "source", OG_LIMITS.source, "Source");
     maxLength(errors, b, "user", OG_LIMITS.user, "User");
     if (Object.keys(errors).length > 0) return unprocessable(rec, res, errors);
-    const alert = find(identifier!, type);
+    if (opts.closeUnknown === 404 && find(identifier!, type) === undefined) {
+      rec.outcome = "not_found";
+      return answer(rec, res, 404, { message: "Alert does not exist" });
+    }
+    rec.outcome = "accepted";
+    answer(rec, res, 202, { result: "Request will be processed" });
+    applyClose(identifier!, type, b, (rec.response as { requestId: string }).requestId);
+  };
+
+  const applyCreate = (b: Record<string, unknown>, requestId: string): void => {
+    const alias = typeof b["alias"] === "string" && b["alias"] !== "" ? b["alias"] : (b["message"] as string);
+    const open = alerts.find((a) => a.alias === alias && a.status === "open");
+    let alert: OpsgenieAlert;
+    if (open !== undefined) {
+      open.count++;
+      alert = open;
+      note(alias, "update");
+    } else {
+      alert = {
+        id: randomUUID(),
+        tinyId: String(++tiny),
+        alias,
+        status: "open",
+        count: 1,
+        message: b["message"] as string,
+        description: b["description"] as string | undefined,
+        priority: (b["priority"] as string | undefined) ?? "P3",
+        responders: (b["responders"] as unknown[] | undefined) ?? [],
+        tags: (b["tags"] as string[] | undefined) ?? [],
+        details: (b["details"] as Record<string, string> | undefined) ?? {},
+        entity: b["entity"] as string | undefined,
+        source: b["source"] as string | undefined,
+        notes: [],
+      };
+      alerts.push(alert);
+      note(alias, "open");
+    }
+    statuses.set(requestId, { action: "Create", success: true, status: "Created alert", alertId: alert.id, alias });
+  };
+
+  const applyClose = (identifier: string, type: string, b: Record<string, unknown>, requestId: string): void => {
+    const alert = find(identifier, type);
     if (alert !== undefined && alert.status === "open") {
       alert.status = "closed";
       if (typeof b["note"] === "string") alert.notes.push(b["note"]);
     }
-    note(alert?.alias ?? identifier!, "resolve");
-    rec.outcome = "accepted";
-    answer(rec, res, 202, { result: "Request will be processed" });
+    note(alert?.alias ?? identifier, "resolve");
     statuses.set(
-      (rec.response as { requestId: string }).requestId,
-      alert !== undefined ? { action: "Close", success: true, status: "Closed alert", alertId: alert.id, alias: alert.alias } : { action: "Close", success: false, status: "Alert does not exist", alertId: "", alias: identifier! },
+      requestId,
+      alert !== undefined ? { action: "Close", success: true, status: "Closed alert", alertId: alert.id, alias: alert.alias } : { action: "Close", success: false, status: "Alert does not exist", alertId: "", alias: identifier },
     );
   };
 

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { redactConfig, REDACTED } from "../../src/config/redact.js";
 import { configSchema } from "../../src/config/schema.js";
 import type { Block } from "../../src/core/blocks.js";
@@ -443,6 +443,36 @@ describe("opsgenie destination against the Alert API fake", () => {
     expect(fake.alerts()).toEqual([]);
   });
 
+  it("a close right behind its create waits until Opsgenie has had time to process the create", async () => {
+    const slow = await startOpsgenieFake({ createDelayMs: 400 });
+    try {
+      const d = create("og", DESTINATION_TYPES.opsgenie.params.parse({ api_key: OG_FAKE_API_KEY, api_url: slow.url }), { log });
+      await d.send(issue(), ctx());
+      await d.send(issue({ status: "RESOLVED", endsAt: "2026-11-26T11:00:06.184Z" }), ctx());
+      expect(slow.alerts("0a732576aaf8ce3c")).toEqual([expect.objectContaining({ status: "closed", count: 1 })]);
+      expect(slow.received("0a732576aaf8ce3c")).toEqual(["open", "resolve"]);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it("a close answered 404: retried while a create of ours may still be queued, else nothing to close", async () => {
+    const slow = await startOpsgenieFake({ createDelayMs: 2_500, closeUnknown: 404 });
+    try {
+      const d = create("og", DESTINATION_TYPES.opsgenie.params.parse({ api_key: OG_FAKE_API_KEY, api_url: slow.url }), { log });
+      await d.send(issue(), ctx());
+      const err = await failure(d.send(issue({ status: "RESOLVED" }), ctx()));
+      expect(err).toMatchObject({ retryable: true, code: "alert_not_created_yet" });
+      await vi.waitFor(() => expect(slow.alerts("0a732576aaf8ce3c")).toHaveLength(1), { timeout: 10_000, interval: 50 });
+      expect((await d.send(issue({ status: "RESOLVED" }), ctx())).detail).toMatch(/^closed Opsgenie alert/);
+      expect(slow.alerts("0a732576aaf8ce3c")).toEqual([expect.objectContaining({ status: "closed" })]);
+      const other = create("og", DESTINATION_TYPES.opsgenie.params.parse({ api_key: OG_FAKE_API_KEY, api_url: slow.url }), { log });
+      expect(await other.send(issue({ fingerprint: "closed-elsewhere", status: "RESOLVED" }), ctx())).toEqual({ remoteId: "closed-elsewhere", detail: "no open Opsgenie alert with alias closed-elsewhere: nothing to close" });
+    } finally {
+      await slow.close();
+    }
+  });
+
   it("429 is retried after Retry-After", async () => {
     fake.failNext(429, { retryAfterSeconds: 3 });
     const err = await failure(dest().send(issue(), ctx()));
@@ -491,7 +521,8 @@ describe("kubecano test-destination with opsgenie (built CLI)", () => {
   let cwd: string;
 
   beforeAll(async () => {
-    fake = await startOpsgenieFake({ echoApiKey: true });
+    // Creates take effect after a moment, as in Opsgenie's queue: the close must still find the test alert.
+    fake = await startOpsgenieFake({ echoApiKey: true, createDelayMs: 300 });
     cwd = await mkdtemp(path.join(os.tmpdir(), "kubecano-og-"));
     await writeFile(
       path.join(cwd, "kubecano.config.yaml"),

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from "node:timers/promises";
 import { makeScrubber } from "../../config/redact.js";
 import type { Issue } from "../../core/issue.js";
 import { compileTemplate } from "../../workflows/template.js";
@@ -27,6 +28,8 @@ export function create(name: string, params: OpsgenieParams, _deps: DestinationD
     entity: params.entity !== undefined ? compileTemplate(params.entity) : undefined,
   };
   const headers = { authorization: `GenieKey ${params.api_key}` };
+  // alias → when this process's create for it was accepted (monotonic ms); the oldest are forgotten first.
+  const recentCreates = new Map<string, number>();
   return {
     name,
     type: "opsgenie",
@@ -34,16 +37,50 @@ export function create(name: string, params: OpsgenieParams, _deps: DestinationD
     render: (issue: Issue) => ({ kind: "json", body: renderOpsgenie(issue, opts) }),
     async send(issue: Issue, ctx: SendContext): Promise<SendResult> {
       const req = renderOpsgenie(issue, opts);
+      const alias = aliasOf(issue.fingerprint);
+      const createdAt = recentCreates.get(alias);
+      if (req.action === "close" && createdAt !== undefined) await settle(createdAt, ctx.signal);
       const res = await postJson(`${params.api_url}${req.path}`, req.body, { headers, signal: ctx.signal, timeoutMs: params.timeout });
       if (res.status >= 200 && res.status < 300) {
+        if (req.action === "create") {
+          recentCreates.delete(alias);
+          recentCreates.set(alias, performance.now());
+          if (recentCreates.size > 1_000) recentCreates.delete(recentCreates.keys().next().value!);
+        }
         const body = jsonBody(res) as { requestId?: unknown } | undefined;
         const requestId = typeof body?.requestId === "string" ? ` (request ${scrub(body.requestId)})` : "";
-        const alias = aliasOf(issue.fingerprint);
         return { remoteId: alias, detail: `${req.action === "create" ? "created" : "closed"} Opsgenie alert with alias ${alias}${requestId}` };
+      }
+      if (req.action === "close" && res.status === 404 && /does not exist/i.test(res.text)) {
+        // A create of ours may still be in Opsgenie's queue: try again later. Otherwise there is nothing to close.
+        if (createdAt !== undefined && performance.now() - createdAt < NOT_YET_CREATED_MS) {
+          throw new DeliveryError(`Opsgenie has no alert with alias ${alias} yet (HTTP 404): its create may still be processing`, { retryable: true, code: "alert_not_created_yet" });
+        }
+        return { remoteId: alias, detail: `no open Opsgenie alert with alias ${alias}: nothing to close` };
       }
       throw opsgenieError(res, req.action, scrub);
     },
   };
+}
+
+/**
+ * Opsgenie processes requests asynchronously (202 means queued): a close sent
+ * right behind its create (test-destination does exactly that) could be
+ * processed first, find no alert, and leave the alert open. A close this soon
+ * after a create of ours waits until the create has had CREATE_SETTLE_MS.
+ */
+const CREATE_SETTLE_MS = 1_500;
+/** How long a 404 on close may still mean "the create is queued" rather than "nothing to close". */
+const NOT_YET_CREATED_MS = 60_000;
+
+async function settle(createdAt: number, signal: AbortSignal): Promise<void> {
+  const wait = createdAt + CREATE_SETTLE_MS - performance.now();
+  if (wait <= 0) return;
+  try {
+    await delay(wait, undefined, { signal });
+  } catch {
+    throw new DeliveryError("the close was aborted before it was sent", { retryable: true, code: "aborted" });
+  }
 }
 
 /**

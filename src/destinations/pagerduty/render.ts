@@ -128,7 +128,7 @@ interface Level {
   readonly jsonChars: number;
   readonly textChars: number;
   readonly valueChars: number;
-  /** Enrichments kept (the first ones: workflows add the most important first). */
+  /** Enrichments kept: the first ones, in the order the workflows added them. */
   readonly enrichments: number;
 }
 

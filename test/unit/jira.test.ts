@@ -1,9 +1,7 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
-import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { redactConfig, REDACTED } from "../../src/config/redact.js";
@@ -23,9 +21,9 @@ import { fingerprintLabel, issueLabels, JIRA_LIMITS, renderComment, renderCreate
 import { DESTINATION_TYPES } from "../../src/destinations/registry.js";
 import { DeliveryError, type Destination, type DestinationState, type SendContext } from "../../src/destinations/types.js";
 import { createLogger, silentLogger, type Logger } from "../../src/observability/logger.js";
-import { alertmanagerToIssues, parseWebhookBody } from "../../src/sources/alertmanager/index.js";
 import { checkAdf, JIRA_TOKEN, JIRA_USER, parseJql, startJiraFake, type JiraFake, type JiraFakeOptions } from "../fakes/jira.js";
 import { runCli } from "../helpers/cli.js";
+import { blockArbitrary, degenerateBlocks, expectGolden, FIXED_ID, fixtureFiles, fixtureIssues, NOW, withManyEnrichments } from "../helpers/render-cases.js";
 
 /**
  * The Jira destination: golden files of the requests it renders (the
@@ -37,12 +35,6 @@ import { runCli } from "../helpers/cli.js";
  * a DeliveryError without the API token. Then `kubecano test-destination`.
  */
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const FIXTURES = path.join(here, "../fixtures/alertmanager");
-const GOLDEN = path.join(here, "../golden/jira");
-const NOW = new Date("2026-11-26T10:40:00.000Z");
-const FIXED_ID = "00000000-0000-4000-8000-000000000000";
-const UPDATE = process.env["UPDATE_GOLDEN"] === "1";
 const FP = "0a732576aaf8ce3c";
 
 const BASE: NewIssue = {
@@ -84,23 +76,8 @@ function enrichedIssue(): Issue {
   return issue({ enrichments: blocks.map(([title, b]) => ({ title, blocks: b, source: "test" })) });
 }
 
-function fixtureIssues(file: string): Issue[] {
-  const fixture = JSON.parse(readFileSync(path.join(FIXTURES, file), "utf8")) as { body: unknown };
-  const parsed = parseWebhookBody(JSON.stringify(fixture.body));
-  if (!parsed.ok) throw new Error(`${file}: ${parsed.error.message}`);
-  return alertmanagerToIssues(parsed.value, { clusterName: "prod-eu-1", now: NOW }).map((i) => ({ ...i, id: FIXED_ID, receivedAt: NOW.toISOString() }));
-}
-
 function golden(name: string, value: unknown): void {
-  const goldenPath = path.join(GOLDEN, name);
-  const actual = `${JSON.stringify(value, null, 2)}\n`;
-  if (UPDATE) {
-    mkdirSync(GOLDEN, { recursive: true });
-    writeFileSync(goldenPath, actual);
-    return;
-  }
-  if (!existsSync(goldenPath)) throw new Error(`no golden file ${path.relative(process.cwd(), goldenPath)}: run UPDATE_GOLDEN=1 npx vitest run test/unit/jira.test.ts`);
-  expect(actual).toBe(readFileSync(goldenPath, "utf8"));
+  expectGolden("jira", name, value, "test/unit/jira.test.ts");
 }
 
 const OPTS: JiraRenderOptions = { project: "OPS", issueType: "Bug", priority: "Highest", labels: ["team-payments"], components: ["api"], resolveTransition: "Done" };
@@ -145,10 +122,6 @@ function nodes(d: unknown, type: string): Record<string, unknown>[] {
   walk(d);
   return out;
 }
-
-const fixtureFiles = readdirSync(FIXTURES)
-  .filter((f) => f.endsWith(".json"))
-  .sort();
 
 describe("jira golden files", () => {
   const dest = create("jira", params({ labels: ["team-payments"], components: ["api"] }), { log: silentLogger() });
@@ -295,19 +268,7 @@ describe("jira rendering", () => {
   });
 
   it("copes with empty and degenerate blocks", () => {
-    const blocks: Block[] = [
-      { type: "markdown", text: "   " },
-      { type: "markdown", text: "```\n```" },
-      { type: "table", headers: [], rows: [] },
-      { type: "table", headers: ["a"], rows: [[], ["1", "2", "3"]] },
-      { type: "file", filename: "empty.log", content: "" },
-      { type: "json", data: undefined },
-      { type: "json", data: (() => { const o: Record<string, unknown> = {}; o["self"] = o; return o; })() },
-      { type: "list", items: ["", " "] },
-      { type: "links", links: [] },
-      { type: "header", text: "" },
-      { type: "divider" },
-    ];
+    const blocks = degenerateBlocks();
     const d = renderCreate(withEnrichment(issue({ title: "", description: " \n ", clusterName: "", fingerprint: "x", links: [{ name: "", url: "https://x.example" }] }), { title: "", blocks }), OPTS).fields.description;
     expectAccepted(d);
     expect(docText(d)).toContain("(unserialisable value)");
@@ -315,21 +276,7 @@ describe("jira rendering", () => {
 });
 
 describe("jira rendering stays under Jira's field size limit", () => {
-  const kinds: Block[] = [
-    { type: "markdown", text: "*Recent events*\n• BackOff restarting failed container\n• Pulled image" },
-    { type: "table", title: "Pods", headers: ["name", "status", "restarts"], rows: Array.from({ length: 40 }, (_, i) => [`api-${i}`, "CrashLoopBackOff", String(i)]) },
-    { type: "file", filename: "api.log", content: "a fairly long log line with some detail in it\n".repeat(400) },
-    { type: "json", title: "lastState", data: { terminated: { exitCode: 137, reason: "OOMKilled" } } },
-    { type: "header", text: "Node state" },
-    { type: "list", items: ["MemoryPressure=False", "DiskPressure=False"] },
-    { type: "links", links: [{ name: "Grafana", url: "https://grafana.example/d/abc" }] },
-    { type: "divider" },
-  ];
-  const big = (n: number, base = issue()): Issue => {
-    let i = base;
-    for (let k = 0; k < n; k++) i = withEnrichment(i, { title: `Enrichment ${k}`, blocks: [kinds[k % kinds.length]!, kinds[(k + 2) % kinds.length]!] });
-    return i;
-  };
+  const big = (n: number, base = issue()): Issue => withManyEnrichments(base, n);
 
   it("cuts enrichment content first, and says so", () => {
     const d = renderCreate(big(60), OPTS).fields.description;
@@ -365,16 +312,7 @@ describe("jira rendering stays under Jira's field size limit", () => {
   it("accepts anything (property test)", () => {
     const text = fc.string({ unit: "binary", maxLength: 300 });
     const bigText = fc.oneof(text, fc.string({ unit: fc.constantFrom("&", "<", ">", "`", "*", "_", "~", "|", "\n", " ", "a", "😀", "\u0000", "\r"), maxLength: 6000 }));
-    const block: fc.Arbitrary<Block> = fc.oneof(
-      bigText.map((t) => ({ type: "markdown" as const, text: t })),
-      fc.record({ type: fc.constant("table" as const), headers: fc.array(text, { maxLength: 6 }), rows: fc.array(fc.array(text, { maxLength: 8 }), { maxLength: 40 }) }),
-      fc.record({ type: fc.constant("file" as const), filename: text, content: bigText }),
-      fc.record({ type: fc.constant("json" as const), data: fc.jsonValue() }),
-      text.map((t) => ({ type: "header" as const, text: t })),
-      fc.array(text, { maxLength: 40 }).map((items) => ({ type: "list" as const, items })),
-      fc.array(fc.record({ name: text, url: fc.oneof(fc.webUrl(), text) }), { maxLength: 6 }).map((links) => ({ type: "links" as const, links })),
-      fc.constant({ type: "divider" as const }),
-    );
+    const block = blockArbitrary(text, bigText);
     fc.assert(
       fc.property(
         fc.record({

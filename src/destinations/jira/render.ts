@@ -207,7 +207,7 @@ function fitDocument(issue: Issue, opts: JiraRenderOptions, parts: DocParts): Ad
   const note = cut.length > 0 ? paragraph(text(`✂️ Cut to fit Jira's field size limit: ${cut.join(", ")}.`, em)) : undefined;
   const out = build(fitted.units.flat(), note);
   // By construction this cannot happen; if it ever does, a short document beats a refused one.
-  if (adfChars(out) > budget) return doc([...parts.head, paragraph(text("✂️ This notification was too large for Jira: see kubecano's logs.", em))]);
+  if (adfChars(out) > budget) return doc([...parts.head, paragraph(text("✂️ This notification was too large for Jira: its details were left out.", em))]);
   return out;
 }
 

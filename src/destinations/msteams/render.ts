@@ -163,7 +163,7 @@ export function renderTeams(issue: Issue, opts: TeamsRenderOptions = {}): TeamsP
 
   const payload = assemble(parts);
   // By construction this cannot happen; if it ever does, a small card beats a rejected one.
-  if (bytes(payload) > budget) return assemble({ ...parts, enrichments: [], labelsShown: 0, descriptionMax: 0, actions: [], note: { type: "TextBlock", text: "✂️ This notification was too large for Teams: see kubecano's logs.", wrap: true, isSubtle: true } });
+  if (bytes(payload) > budget) return assemble({ ...parts, enrichments: [], labelsShown: 0, descriptionMax: 0, actions: [], note: { type: "TextBlock", text: "✂️ This notification was too large for Teams: its details were left out.", wrap: true, isSubtle: true } });
   return payload;
 }
 

@@ -46,6 +46,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
 Examples:
   $ kubecano listen                          receive Alertmanager webhooks on :8080, print Issues here
   $ kubecano listen -c kubecano.config.yaml  route them to the destinations in a config file
+  $ kubecano watch                           watch the cluster: crash loops, OOM kills, failed Jobs... as Issues here
   $ kubecano test-destination slack-main     send a test notification to one destination
   $ kubecano config validate                 check a config file before deploying it
   $ kubecano deliveries                      what is waiting or failed in the durable queue
@@ -68,6 +69,10 @@ Docs: README.md`,
     .option("--no-cluster", "do not read the cluster: send Issues without enrichment")
     .option("--kubeconfig <file>", "kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)")
     .option("--context <name>", "kubeconfig context to use")
+    .option("--watch", "also watch the cluster (events, pods, jobs, nodes, Helm releases) and deliver what goes wrong as Issues")
+    .option("-n, --namespace <ns>", "with --watch: watch this namespace (repeat; globs); default: watch.namespaces, else all", collect, [])
+    .option("-A, --all-namespaces", "with --watch: watch every namespace")
+    .option("--no-leader-election", "with --watch: do not elect a leader among replicas (one replica only)")
     .addHelpText(
       "after",
       `
@@ -80,16 +85,55 @@ Endpoints:
 Examples:
   $ kubecano listen
   $ kubecano listen --port 9095 --log-format json
+  $ kubecano listen --watch                  the in-cluster daemon: webhooks and the cluster's own trouble
   $ curl -H 'Content-Type: application/json' --data @alert.json http://127.0.0.1:8080/api/alerts
 
 Alerts are answered 202 only once stored in the state directory; a restart (even kill -9)
 loses nothing that was acknowledged. Stops on SIGTERM or Ctrl-C: stops accepting, delivers
 for up to --shutdown-grace (20s), and keeps the rest for the next start.`,
     )
-    .action(async (opts: { host?: string; port?: number; stateDir?: string; ephemeral?: boolean; shutdownGrace?: number; tlsCert?: string; tlsKey?: string; record?: string; cluster: boolean; kubeconfig?: string; context?: string }, cmd: Command) => {
+    .action(async (opts: { host?: string; port?: number; stateDir?: string; ephemeral?: boolean; shutdownGrace?: number; tlsCert?: string; tlsKey?: string; record?: string; cluster: boolean; kubeconfig?: string; context?: string; watch?: boolean; namespace: string[]; allNamespaces?: boolean; leaderElection: boolean }, cmd: Command) => {
       const { listen } = await import("./commands/listen.js");
-      const { shutdownGrace, ...rest } = opts;
-      setExit(await listen({ ...globals(cmd), ...rest, ...(shutdownGrace !== undefined ? { shutdownGraceMs: shutdownGrace } : {}) }, io));
+      const { shutdownGrace, namespace, ...rest } = opts;
+      setExit(await listen({ ...globals(cmd), ...rest, namespaces: namespace, ...(shutdownGrace !== undefined ? { shutdownGraceMs: shutdownGrace } : {}) }, io));
+    });
+
+  program
+    .command("watch")
+    .description("watch the cluster and turn what goes wrong (crash loops, OOM kills, image pulls, scheduling, quotas, failed Jobs, nodes, Helm releases) into enriched Issues")
+    .option("-n, --namespace <ns>", "watch this namespace (repeat; globs like team-*); default: watch.namespaces, else all", collect, [])
+    .option("-A, --all-namespaces", "watch every namespace")
+    .option("--kubeconfig <file>", "kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)")
+    .option("--context <name>", "kubeconfig context to use")
+    .option("--send", "deliver Issues through the configured routes and destinations (default: print them here)")
+    .option("--dry-run", "show what each configured destination would get; send nothing")
+    .addOption(new Option("-o, --output <format>", "text, or json (one JSON line per Issue)").choices(["text", "json"]).default("text"))
+    .option("--no-leader-election", "with --send: do not elect a leader among replicas (one replica only)")
+    .addOption(new Option("--state-dir <dir>", "with --send: directory of the durable queue (default: as for listen)").env("KUBECANO_STATE_DIR"))
+    .option("--ephemeral", "with --send: keep the queue in memory only")
+    .addHelpText(
+      "after",
+      `
+What is reported (each at most once per workload and reason per watch.rateLimitWindow, 4h):
+  CrashLoopBackOff, OOMKilled, ImagePullBackOff, CreateContainerConfigError, Evicted,
+  FailedScheduling, FailedMount, QuotaExceeded, JobFailed, NodeNotReady,
+  HelmReleaseFailed, HelmReleasePending (and Unhealthy with watch.unhealthy: true).
+The current state is reported once at start (a pod crash looping now), history is not.
+
+Examples:
+  $ kubecano watch                                 live Issues from the current context, here
+  $ kubecano watch -n shop -n 'team-*' --context prod
+  $ kubecano watch -o json | jq 'select(.severity == "HIGH")'
+  $ kubecano watch --dry-run -c kubecano.config.yaml   what Slack would get
+  $ kubecano watch --send -c kubecano.config.yaml      deliver (leader election among replicas)
+
+With --send, replicas elect a leader on a Lease (watch.leaderElection): one watches and
+sends, the others stand by and take over within the lease duration. Stops on Ctrl-C.`,
+    )
+    .action(async (opts: { namespace: string[]; allNamespaces?: boolean; kubeconfig?: string; context?: string; send?: boolean; dryRun?: boolean; output: "text" | "json"; leaderElection: boolean; stateDir?: string; ephemeral?: boolean }, cmd: Command) => {
+      const { watch } = await import("./commands/watch.js");
+      const { namespace, ...rest } = opts;
+      setExit(await watch({ ...globals(cmd), ...rest, namespaces: namespace }, io));
     });
 
   program
@@ -238,6 +282,10 @@ function globals(cmd: Command): GlobalOptions {
 function stateDirOf(cmd: Command): { stateDir?: string } {
   const v = cmd.optsWithGlobals<{ stateDir?: string }>().stateDir;
   return v !== undefined ? { stateDir: v } : {};
+}
+
+function collect(v: string, previous: string[]): string[] {
+  return [...previous, v];
 }
 
 function parsePositiveInt(v: string): number {

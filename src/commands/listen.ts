@@ -14,8 +14,10 @@ import { Recorder } from "../server/record.js";
 import { VERSION } from "../version.js";
 import { commandContext, describeConfigSource } from "./common.js";
 import { createPipeline, type ClusterFlags } from "./setup.js";
+import type { KubernetesSource } from "../sources/kubernetes/source.js";
+import { pipelineSink, startKubernetesSource, watchSetup, type WatchFlags } from "./watch.js";
 
-export interface ListenOptions extends GlobalOptions, ClusterFlags {
+export interface ListenOptions extends GlobalOptions, ClusterFlags, WatchFlags {
   readonly host?: string;
   readonly port?: number;
   readonly stateDir?: string;
@@ -26,6 +28,8 @@ export interface ListenOptions extends GlobalOptions, ClusterFlags {
   readonly tlsKey?: string;
   /** --record DIR: keep every accepted webhook request for `kubecano replay`. */
   readonly record?: string;
+  /** --watch: also watch the cluster (the in-cluster daemon). */
+  readonly watch?: boolean;
   /** Resolves when the server should stop; default: SIGTERM or SIGINT. Tests pass their own. */
   readonly until?: Promise<unknown>;
   /** Called once listening, with the bound address (tests use port 0). */
@@ -39,6 +43,7 @@ export interface ListenOptions extends GlobalOptions, ClusterFlags {
  */
 export async function listen(opts: ListenOptions, io: Io): Promise<number> {
   const { loaded, log } = await commandContext(opts, io);
+  const watchConfig = opts.watch === true ? await watchSetup(loaded.config.watch, opts, io.env) : undefined;
   const base = loaded.config;
   const tlsFiles = opts.tlsCert !== undefined || opts.tlsKey !== undefined ? { certFile: opts.tlsCert, keyFile: opts.tlsKey } : base.server.tls;
   const config = {
@@ -97,6 +102,7 @@ export async function listen(opts: ListenOptions, io: Io): Promise<number> {
     processing: { concurrency: config.enrichment.concurrency, timeoutMs: Math.max(30_000, config.enrichment.actionTimeout * 6) },
   });
   pipeline.pipeline.attach(engine);
+  let watching: KubernetesSource | undefined;
   let server: ReturnType<typeof createServer>;
   try {
     server = createServer({
@@ -113,7 +119,8 @@ export async function listen(opts: ListenOptions, io: Io): Promise<number> {
       readiness: () => {
         const why = store.unavailableReason();
         // An unreachable cluster costs enrichment, not alerts: reported, but still ready.
-        return { store: why === undefined ? { ok: true } : { ok: false, detail: why }, cluster: { ok: true, detail: pipeline.cluster.status().detail } };
+        const w = watching?.status();
+        return { store: why === undefined ? { ok: true } : { ok: false, detail: why }, cluster: { ok: true, detail: pipeline.cluster.status().detail }, ...(w !== undefined ? { watch: { ok: w.ok, detail: w.detail } } : {}) };
       },
     });
   } catch (e) {
@@ -131,6 +138,9 @@ export async function listen(opts: ListenOptions, io: Io): Promise<number> {
     throw listenError(e, config.server.host, config.server.port);
   }
   engine.start();
+  if (watchConfig !== undefined) {
+    watching = (await startKubernetesSource({ config: watchConfig, clusterName: config.clusterName, flags: opts, log, metrics, env: io.env, sink: pipelineSink(pipeline.pipeline) })).source;
+  }
   // Listening for signals before saying "listening": a supervisor may send SIGTERM as soon as it reads that line.
   const stopRequested = opts.until ?? waitForSignal();
   const scheme = tls !== undefined ? "https" : "http";
@@ -154,6 +164,7 @@ export async function listen(opts: ListenOptions, io: Io): Promise<number> {
   log.info({ signal: typeof signal === "string" ? signal : undefined }, "shutting down: no longer accepting webhooks, draining deliveries");
   server.markNotReady();
   await server.close(5_000);
+  await watching?.stop();
   // A second signal skips the rest of the grace period.
   let onSecond: (() => void) | undefined;
   const second = new Promise<void>((resolve) => {

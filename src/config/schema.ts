@@ -2,6 +2,7 @@ import { z } from "zod";
 import { SEVERITIES } from "../core/severity.js";
 import { DESTINATION_TYPES, DESTINATION_TYPE_NAMES } from "../destinations/registry.js";
 import { routesSchema } from "../routing/schema.js";
+import { watchSchema } from "../sources/kubernetes/config.js";
 import { enrichmentSchema, workflowsSchema } from "../workflows/schema.js";
 import { duration } from "./duration.js";
 
@@ -81,6 +82,7 @@ export const configSchema = z
     defaultDestinations: z.array(z.string().min(1)).optional().meta({ description: "Where Issues no route takes go (default: every destination)." }),
     workflows: workflowsSchema.meta({ description: "Workflows: triggers and enrichment actions, run after the built-in ones." }),
     enrichment: enrichmentSchema.prefault({}),
+    watch: watchSchema.prefault({}),
     destinations: z
       .array(destinationSchema)
       .min(1, "configure at least one destination")

@@ -18,6 +18,11 @@ export class Metrics {
   readonly duplicates: Counter;
   readonly enrichmentDuration: Histogram;
   readonly actions: Counter<"action" | "status">;
+  readonly watchEvents: Counter<"resource">;
+  readonly watchRestarts: Counter<"resource" | "reason">;
+  readonly watchIssues: Counter<"reason">;
+  readonly watchSuppressed: Counter<"reason" | "why">;
+  readonly leader: Gauge;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -69,6 +74,21 @@ export class Metrics {
       labelNames: ["action", "status"],
       registers,
     });
+    this.watchEvents = new Counter({ name: "kubecano_watch_events_total", help: "Kubernetes objects received by the watchers (listed or watched), by resource.", labelNames: ["resource"], registers });
+    this.watchRestarts = new Counter({
+      name: "kubecano_watch_restarts_total",
+      help: "Watches restarted, by resource and reason (ended: by the server; expired: 410, listed again; error; stall: silent too long).",
+      labelNames: ["resource", "reason"],
+      registers,
+    });
+    this.watchIssues = new Counter({ name: "kubecano_watch_issues_total", help: "Issues made from watched Kubernetes state and events, by reason (firing and resolved).", labelNames: ["reason"], registers });
+    this.watchSuppressed = new Counter({
+      name: "kubecano_watch_suppressed_total",
+      help: "Findings not sent, by reason and why (rate_limited: one Issue per workload and reason per window; namespace, reason, ignored: filtered).",
+      labelNames: ["reason", "why"],
+      registers,
+    });
+    this.leader = new Gauge({ name: "kubecano_leader", help: "1 while this replica holds the leader Lease (watches the cluster and sends), else 0.", registers });
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

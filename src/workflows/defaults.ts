@@ -72,6 +72,48 @@ const RAW = [
       },
     ],
   },
+  // Issues from `kubecano watch` / `listen --watch` (on_kubernetes_event: sources kubernetes and helm).
+  {
+    name: "watch-crashloop-context",
+    triggers: [{ on_kubernetes_event: { reason: ["CrashLoopBackOff", "OOMKilled"], status: "firing" } }],
+    actions: [{ pod_status: {} }, { pod_logs: { previous: true, tail_lines: 200 } }, { pod_events: {} }],
+  },
+  {
+    name: "watch-pod-context",
+    triggers: [{ on_kubernetes_event: { reason: ["ImagePullBackOff", "CreateContainerConfigError", "FailedScheduling", "FailedMount", "Evicted", "Unhealthy"], status: "firing" } }],
+    actions: [{ pod_status: {} }, { pod_events: {} }],
+  },
+  {
+    name: "watch-job-failed-context",
+    triggers: [{ on_kubernetes_event: { reason: "JobFailed", status: "firing" } }],
+    actions: [{ job_info: { logs: true, tail_lines: 100 } }],
+  },
+  {
+    name: "watch-node-not-ready-context",
+    triggers: [{ on_kubernetes_event: { reason: "NodeNotReady", status: "firing" } }],
+    actions: [{ node_info: {} }, { pod_events: { limit: 10 } }],
+  },
+  {
+    name: "watch-quota-context",
+    triggers: [{ on_kubernetes_event: { reason: "QuotaExceeded", status: "firing" } }],
+    actions: [{ pod_events: { limit: 10 } }],
+  },
+  {
+    name: "helm-release-context",
+    triggers: [{ on_kubernetes_event: { kind: "HelmRelease", status: "firing" } }],
+    actions: [
+      {
+        markdown: {
+          title: "Helm release",
+          text: [
+            "*Release* {{ namespace }}/{{ labels.release }} · *revision* {{ labels.revision }} · *status* {{ labels.status }}",
+            '*Chart* {{ labels.chart | default "unknown" }} {{ labels.chart_version }} · *app version* {{ labels.app_version | default "unknown" }}',
+            "`helm history {{ labels.release }} -n {{ namespace }}` lists the revisions; `helm rollback {{ labels.release }} -n {{ namespace }}` returns to the previous one.",
+          ].join("\n"),
+        },
+      },
+    ],
+  },
 ];
 
 export const DEFAULT_WORKFLOWS: readonly WorkflowConfig[] = RAW.map((w) => workflowSchema.parse(w));

@@ -37,6 +37,19 @@ function conditions<S extends z.ZodObject>(s: S) {
 export const triggerSchema = z.union([
   z.strictObject({ on_alertmanager_alert: conditions(z.strictObject(issueMatchers)) }),
   z.strictObject({
+    on_kubernetes_event: conditions(
+      z.strictObject({
+        reason: patternInput.optional().meta({ description: "CrashLoopBackOff, OOMKilled, ImagePullBackOff, NodeNotReady, HelmReleaseFailed... (a pattern)." }),
+        kind: patternInput.optional().meta({ description: "Kind of the object: Pod, Job, Node, HelmRelease... (a pattern)." }),
+        namespace: patternInput.optional(),
+        labels: z.record(z.string(), patternInput).optional().meta({ description: 'Label patterns of the object, all must match; "!=x" negates.' }),
+        type: z.enum(["Normal", "Warning"]).optional().meta({ description: "Warning for trouble, Normal for a recovery." }),
+        severity: patternInput.optional(),
+        status: z.enum(["firing", "resolved", "all"]).default("all"),
+      }),
+    ),
+  }),
+  z.strictObject({
     on_issue: conditions(
       z.strictObject({
         ...issueMatchers,
@@ -45,7 +58,7 @@ export const triggerSchema = z.union([
       }),
     ),
   }),
-], { error: () => "a trigger is on_alertmanager_alert: {...} or on_issue: {...}" });
+], { error: () => "a trigger is on_alertmanager_alert: {...} or on_issue: {...} (or on_kubernetes_event: {...})" });
 export type TriggerConfig = z.output<typeof triggerSchema>;
 
 const customSchema = z.strictObject({

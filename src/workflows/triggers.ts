@@ -20,6 +20,7 @@ interface Check {
 
 /** Compiles a trigger to a pure predicate that can say why it did not match. */
 export function compileTrigger(t: TriggerConfig): CompiledTrigger {
+  if ("on_kubernetes_event" in t) return compileKubernetesTrigger(t.on_kubernetes_event);
   const kind = "on_alertmanager_alert" in t ? "on_alertmanager_alert" : "on_issue";
   const m = "on_alertmanager_alert" in t ? t.on_alertmanager_alert : t.on_issue;
   const checks: Check[] = [];
@@ -58,6 +59,45 @@ export function compileTrigger(t: TriggerConfig): CompiledTrigger {
           if (c.what === "alertmanager") return { ok: false, why: "not an Alertmanager alert" };
           return { ok: false, why: v === undefined ? `${c.what} is not set (wanted ${c.want ?? "a value"})` : `${c.what} ${JSON.stringify(v)} does not match ${c.want ?? ""}`.trimEnd() };
         }
+      }
+      return { ok: true, why: description };
+    },
+  };
+}
+
+/** The Kubernetes event type of a watched Issue (Warning for trouble, Normal for a recovery). */
+export const EVENT_TYPE_ANNOTATION = "kubecano.io/event-type";
+
+/** on_kubernetes_event: Issues from `kubecano watch` (sources kubernetes and helm) only. */
+function compileKubernetesTrigger(m: Extract<TriggerConfig, { on_kubernetes_event: unknown }>["on_kubernetes_event"]): CompiledTrigger {
+  const checks: Check[] = [{ what: "kubernetes", test: (i) => i.source === "kubernetes" || i.source === "helm", value: (i) => i.source }];
+  const parts: string[] = ["on_kubernetes_event"];
+  const pat = (what: string, input: PatternInput | undefined, value: (i: Issue) => string | undefined): void => {
+    if (input === undefined) return;
+    const p = compilePatterns(input);
+    parts.push(`${what}=${p.source}`);
+    checks.push({ what, want: p.source, test: (i) => p.test(value(i)), value });
+  };
+  pat("reason", m.reason, (i) => i.aggregationKey);
+  pat("kind", m.kind, (i) => i.subject.kind);
+  pat("namespace", m.namespace, (i) => i.subject.namespace);
+  for (const [label, input] of Object.entries(m.labels ?? {})) pat(`labels.${label}`, input, (i) => i.subject.labels[label]);
+  if (m.type !== undefined) pat("type", m.type, (i) => i.subject.annotations[EVENT_TYPE_ANNOTATION]);
+  pat("severity", m.severity, (i) => i.severity);
+  if (m.status !== "all") {
+    const want = m.status === "firing" ? "FIRING" : "RESOLVED";
+    parts.push(`status=${m.status}`);
+    checks.push({ what: "status", want: m.status, test: (i) => i.status === want, value: (i) => i.status.toLowerCase() });
+  }
+  const description = parts.join(" ");
+  return {
+    description,
+    match(issue) {
+      for (const c of checks) {
+        if (c.test(issue)) continue;
+        if (c.what === "kubernetes") return { ok: false, why: `not a Kubernetes event (source ${issue.source})` };
+        const v = c.value(issue);
+        return { ok: false, why: v === undefined ? `${c.what} is not set (wanted ${c.want ?? "a value"})` : `${c.what} ${JSON.stringify(v)} does not match ${c.want ?? ""}`.trimEnd() };
       }
       return { ok: true, why: description };
     },

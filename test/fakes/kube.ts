@@ -763,6 +763,13 @@ export interface KubeFake {
   dropWatches(opts?: { graceful?: boolean }): number;
   /** Sends every open watch an ERROR 410 Expired and ends it (a watch cache that fell behind). Returns how many. */
   expireWatches(): number;
+  /**
+   * Makes every open watch go silent without ending (a stuck stream, as
+   * client-node issues #958 and #364 describe): it gets no more events or
+   * bookmarks and its timeoutSeconds no longer ends it. Returns how many.
+   * Watches opened afterwards are normal.
+   */
+  stallWatches(): number;
 
   // ── faults ── (checked on arrival, in the order added: hang, delay, drop, fail)
   /** Delays the handling of every matching request by `ms`. */
@@ -812,6 +819,8 @@ interface Watcher {
   readonly res: ServerResponse;
   readonly info: WatchInfo;
   timer: NodeJS.Timeout | undefined;
+  /** stallWatches(): open, but nothing is written to it any more. */
+  stalled?: boolean;
 }
 
 interface StoredLog {
@@ -1310,7 +1319,7 @@ export async function startKubeFake(opts: KubeFakeOptions = {}): Promise<KubeFak
   }
 
   function writeEvent(w: Watcher, type: string, object: unknown): void {
-    if (w.res.writableEnded || w.res.destroyed) return;
+    if (w.res.writableEnded || w.res.destroyed || w.stalled === true) return;
     w.res.write(`${JSON.stringify({ type, object })}\n`);
   }
 
@@ -1402,7 +1411,7 @@ export async function startKubeFake(opts: KubeFakeOptions = {}): Promise<KubeFak
   function sendBookmarks(): number {
     let n = 0;
     for (const w of watchers) {
-      if (!w.info.bookmarks) continue;
+      if (!w.info.bookmarks || w.stalled === true) continue;
       writeEvent(w, "BOOKMARK", bookmarkObject(w.rt));
       n++;
     }
@@ -1690,6 +1699,16 @@ export async function startKubeFake(opts: KubeFakeOptions = {}): Promise<KubeFak
         else w.res.destroy();
       }
       return ws.length;
+    },
+    stallWatches() {
+      let n = 0;
+      for (const w of watchers) {
+        if (w.stalled === true) continue;
+        w.stalled = true;
+        if (w.timer !== undefined) clearTimeout(w.timer);
+        n++;
+      }
+      return n;
     },
     expireWatches() {
       const ws = [...watchers];
@@ -2043,6 +2062,15 @@ export function oomKilledPod(o: CrashLoopOptions & { backOff?: boolean }): KubeO
       s.state = { running: { startedAt: s.lastState?.terminated?.finishedAt ?? rfc3339(new Date()) } };
       s.ready = true;
       s.started = true;
+    }
+    // Running again: the pod is ready again once every container is (given conditions are kept).
+    const status = p["status"] as { conditions?: Condition[] };
+    if (o.conditions === undefined && statuses.every((s) => s.ready === true)) {
+      for (const c of status.conditions ?? []) {
+        if (c.type !== "Ready" && c.type !== "ContainersReady") continue;
+        c.status = "True";
+        delete c.reason;
+      }
     }
   }
   return p;

@@ -2,13 +2,14 @@ import { readFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import type { GlobalOptions, Io } from "../cli.js";
 import { resolveStateDir } from "../config/state-dir.js";
-import { DeliveryEngine } from "../delivery/engine.js";
+import { DeliveryEngine, PROCESS } from "../delivery/engine.js";
 import { SqliteDeliveryStore, StateDirInUseError } from "../delivery/sqlite-store.js";
 import { StoreUnavailableError } from "../delivery/store.js";
 import { configDirOf } from "../config/load.js";
 import { closeDestinations, createDestinations } from "../destinations/index.js";
 import { ExitCode, InputError, OperationError } from "../errors.js";
 import { Metrics } from "../observability/metrics.js";
+import { FeedHub } from "../server/feed.js";
 import { createServer } from "../server/http.js";
 import { Recorder } from "../server/record.js";
 import { VERSION } from "../version.js";
@@ -102,6 +103,8 @@ export async function listen(opts: ListenOptions, io: Io): Promise<number> {
     processing: { concurrency: config.enrichment.concurrency, timeoutMs: Math.max(30_000, config.enrichment.actionTimeout * 6) },
   });
   pipeline.pipeline.attach(engine);
+  const feed = new FeedHub({ recent: (n) => store.recent(n), depth: () => store.depth(), isProcessing: (issue) => store.isPending(PROCESS, issue.fingerprint) });
+  feed.attach(engine);
   let watching: KubernetesSource | undefined;
   let server: ReturnType<typeof createServer>;
   try {
@@ -111,6 +114,7 @@ export async function listen(opts: ListenOptions, io: Io): Promise<number> {
       metrics,
       version: VERSION,
       tls,
+      feed,
       ingestAlertmanager: async (body, meta) => {
         const outcome = await pipeline.pipeline.ingestAlertmanager(body);
         if (outcome.kind === "accepted") recorder?.record(body, meta);
@@ -188,6 +192,7 @@ export async function listen(opts: ListenOptions, io: Io): Promise<number> {
   } else {
     log.info("all deliveries finished");
   }
+  feed.close();
   await closeDestinations(destinations);
   store.close();
   return ExitCode.OK;

@@ -8,6 +8,8 @@ import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { IngestOutcome } from "../pipeline.js";
 import { authChallenge, makeAuthCheck } from "./auth.js";
+import type { FeedHub } from "./feed.js";
+import { FeedEndpoints } from "./feed-http.js";
 
 export interface ReadyCheck {
   readonly ok: boolean;
@@ -31,6 +33,8 @@ export interface ServerDeps {
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer } | undefined;
   /** Readiness checks beyond "listening and not shutting down". */
   readonly readiness?: () => Record<string, ReadyCheck>;
+  /** The live issue feed: serves GET /api/issues and /api/issues/stream, behind the webhook's credentials. */
+  readonly feed?: FeedHub | undefined;
 }
 
 export interface KubecanoServer {
@@ -42,7 +46,7 @@ export interface KubecanoServer {
   markNotReady(): void;
 }
 
-type Route = "alerts" | "health" | "ready" | "metrics" | "root" | "unknown";
+type Route = "alerts" | "health" | "ready" | "metrics" | "root" | "issues" | "stream" | "unknown";
 
 const ROUTES: Record<string, { route: Route; methods: readonly string[] }> = {
   "/api/alerts": { route: "alerts", methods: ["POST"] },
@@ -51,6 +55,8 @@ const ROUTES: Record<string, { route: Route; methods: readonly string[] }> = {
   "/readyz": { route: "ready", methods: ["GET", "HEAD"] },
   "/metrics": { route: "metrics", methods: ["GET", "HEAD"] },
   "/": { route: "root", methods: ["GET", "HEAD"] },
+  "/api/issues": { route: "issues", methods: ["GET", "HEAD"] },
+  "/api/issues/stream": { route: "stream", methods: ["GET"] },
 };
 
 /**
@@ -63,6 +69,7 @@ export function createServer(deps: ServerDeps): KubecanoServer {
   const { config, log, metrics } = deps;
   const checkAuth = makeAuthCheck(config.auth);
   const logOnce = new LogOnce(Date.now, 60_000);
+  const feed = deps.feed !== undefined ? new FeedEndpoints({ hub: deps.feed, log }) : undefined;
   let ready = true;
 
   const options: http.ServerOptions = {
@@ -121,9 +128,12 @@ export function createServer(deps: ServerDeps): KubecanoServer {
         return;
       }
       case "root":
-        return send(res, "root", 200, { name: "kubecano", version: deps.version, endpoints: ["POST /api/alerts", "GET /healthz", "GET /livez", "GET /readyz", "GET /metrics"] });
+        return send(res, "root", 200, { name: "kubecano", version: deps.version, endpoints: ["POST /api/alerts", "GET /healthz", "GET /livez", "GET /readyz", "GET /metrics", ...(feed !== undefined ? ["GET /api/issues", "GET /api/issues/stream"] : [])] });
       case "alerts":
         return alerts(req, res);
+      case "issues":
+      case "stream":
+        return feedRoute(req, res, entry.route);
       case "unknown":
         return send(res, "unknown", 404, { status: "error", error: "not found" });
     }
@@ -171,6 +181,20 @@ export function createServer(deps: ServerDeps): KubecanoServer {
     }
   }
 
+  function feedRoute(req: http.IncomingMessage, res: http.ServerResponse, route: "issues" | "stream"): void {
+    if (feed === undefined) return send(res, route, 404, { status: "error", error: "this kubecano serves no issue feed" });
+    if (checkAuth !== undefined && !checkAuth(req.headers.authorization)) {
+      res.setHeader("WWW-Authenticate", authChallenge(config.auth));
+      logOnce.log(log, "warn", "reject:feed_auth", { code: 401, remote: req.socket.remoteAddress }, "refused an issue feed request (401): missing or wrong credentials");
+      return send(res, route, 401, { status: "error", error: req.headers.authorization === undefined ? "authentication required: send the webhook's credentials in the Authorization header (kubecano tui --token)" : "invalid credentials" });
+    }
+    const query = new URL(req.url ?? "/", "http://localhost").searchParams;
+    const reply = route === "issues" ? feed.list(query) : feed.stream(req, res, query);
+    if (reply === undefined) return void metrics.httpRequests.inc({ route, code: "200" });
+    for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
+    return send(res, route, reply.status, reply.body);
+  }
+
   function reject(req: http.IncomingMessage, reason: string, code: number, detail?: string): void {
     logOnce.log(log, "warn", `reject:${reason}`, { code, reason, remote: req.socket.remoteAddress }, `refused a webhook request (${code})${detail !== undefined ? `: ${detail}` : ""}`);
   }
@@ -199,6 +223,8 @@ export function createServer(deps: ServerDeps): KubecanoServer {
     close: (graceMs = 5_000) =>
       new Promise<void>((resolve) => {
         ready = false;
+        // Feed streams never end on their own: end them, or close() would wait out the grace period.
+        feed?.close();
         const t = setTimeout(() => server.closeAllConnections(), graceMs);
         t.unref();
         server.close(() => {

@@ -322,6 +322,7 @@ export class ResourceWatcher<P extends Tracked, S extends Tracked> {
         resolve(o);
       };
       this.stream = { abort: () => settle({ kind: "stopped" }) };
+      this.state = "watching";
       const stallMs = this.opts.stallTimeoutMs;
       const timer = setInterval(() => {
         if (this.now() - last > stallMs) settle({ kind: "stall" });

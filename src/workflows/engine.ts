@@ -4,6 +4,7 @@ import { errorMessage } from "../errors.js";
 import type { KubeReader } from "../kube/client.js";
 import { KubeError } from "../kube/client.js";
 import type { Logger } from "../observability/logger.js";
+import { tracer } from "../observability/tracing.js";
 import { BUILTIN_ACTIONS } from "./actions/registry.js";
 import { loadCustomAction } from "./custom.js";
 import { DEFAULT_WORKFLOWS } from "./defaults.js";
@@ -181,46 +182,47 @@ export class WorkflowEngine {
           actions.push({ action: a.name, status: "skipped", ms: 0, note: "no cluster access" });
           continue;
         }
+        const span = tracer()?.start(`workflow.action ${a.name}`, { "kubecano.workflow": p.workflow.name, "kubecano.action": a.name, "kubecano.issue.id": current.id });
+        let out: ActionOutput | undefined;
+        let error: unknown;
+        let timedOut = false;
         if (a.kind === "pure") {
           // Pure actions only read the Issue and return at once: no timer, signal or child logger (the webhook's hot path).
           try {
-            const out = a.run(a.params, { issue: current, kube: undefined, signal: NEVER, log: opts.log, now }) as ActionOutput;
-            current = apply(current, out, a.name);
-            actions.push({ action: a.name, status: "ok", ms: elapsed(), note: out.note });
-            if (out.silence !== undefined) {
-              trace.push({ workflow: p.workflow.name, builtin: p.workflow.builtin, matched: true, why: p.why, actions });
-              for (const rest of plan.slice(index + 1)) trace.push({ workflow: rest.workflow.name, builtin: rest.workflow.builtin, matched: false, why: rest.matched ? `not run: ${p.workflow.name} silenced the Issue` : rest.why, actions: [] });
-              return { issue: current, silenced: `${out.silence} (workflow ${p.workflow.name})`, trace };
-            }
+            out = a.run(a.params, { issue: current, kube: undefined, signal: NEVER, log: opts.log, now }) as ActionOutput;
           } catch (e) {
-            const message = actionErrorMessage(e);
-            if (!(e instanceof ActionError)) opts.log.warn({ err: e, workflow: p.workflow.name, action: a.name }, `action ${a.name} failed: ${message}`);
-            actions.push({ action: a.name, status: "failed", ms: elapsed(), error: message });
-            current = { ...current, enrichments: [...current.enrichments, failureEnrichment(a.name, message)] };
+            error = e;
           }
-          continue;
+        } else {
+          const { signal, release } = actionSignal(opts.signal, a.timeoutMs);
+          try {
+            out = await withTimeout(Promise.resolve().then(() => a.run(a.params, { issue: current, kube, signal, log: opts.log.child({ workflow: p.workflow.name, action: a.name }), now })), a.timeoutMs, signal);
+          } catch (e) {
+            error = e;
+            timedOut = e instanceof TimeoutError;
+          } finally {
+            release();
+          }
         }
-        const { signal, release } = actionSignal(opts.signal, a.timeoutMs);
-        try {
-          const out = await withTimeout(Promise.resolve().then(() => a.run(a.params, { issue: current, kube, signal, log: opts.log.child({ workflow: p.workflow.name, action: a.name }), now })), a.timeoutMs, signal);
+        if (out !== undefined) {
           current = apply(current, out, a.name);
           actions.push({ action: a.name, status: "ok", ms: elapsed(), note: out.note });
+          span?.end();
           if (out.silence !== undefined) {
             trace.push({ workflow: p.workflow.name, builtin: p.workflow.builtin, matched: true, why: p.why, actions });
             // The rest still appear in the trace, so `replay --explain` lists every workflow.
             for (const rest of plan.slice(index + 1)) trace.push({ workflow: rest.workflow.name, builtin: rest.workflow.builtin, matched: false, why: rest.matched ? `not run: ${p.workflow.name} silenced the Issue` : rest.why, actions: [] });
             return { issue: current, silenced: `${out.silence} (workflow ${p.workflow.name})`, trace };
           }
-        } catch (e) {
-          const timedOut = e instanceof TimeoutError;
-          const message = timedOut ? `no result within ${a.timeoutMs} ms` : actionErrorMessage(e);
-          if (!(e instanceof ActionError) && !(e instanceof KubeError) && !timedOut) opts.log.warn({ err: e, workflow: p.workflow.name, action: a.name }, `action ${a.name} failed: ${message}`);
-          actions.push({ action: a.name, status: timedOut ? "timeout" : "failed", ms: elapsed(), error: message });
-          // Unreachable clusters are reported once elsewhere; everything else is worth telling the reader.
-          if (!(e instanceof KubeError && e.unreachable)) current = { ...current, enrichments: [...current.enrichments, failureEnrichment(a.name, message)] };
-        } finally {
-          release();
+          continue;
         }
+        const message = timedOut ? `no result within ${a.timeoutMs} ms` : actionErrorMessage(error);
+        if (!(error instanceof ActionError) && !(error instanceof KubeError) && !timedOut) opts.log.warn({ err: error, workflow: p.workflow.name, action: a.name }, `action ${a.name} failed: ${message}`);
+        actions.push({ action: a.name, status: timedOut ? "timeout" : "failed", ms: elapsed(), error: message });
+        span?.fail(message);
+        span?.end();
+        // Unreachable clusters are reported once elsewhere; everything else is worth telling the reader.
+        if (!(error instanceof KubeError && error.unreachable)) current = { ...current, enrichments: [...current.enrichments, failureEnrichment(a.name, message)] };
       }
       trace.push({ workflow: p.workflow.name, builtin: p.workflow.builtin, matched: true, why: p.why, actions });
     }

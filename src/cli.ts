@@ -1,6 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError, ExitCode, KubecanoError, errorMessage } from "./errors.js";
 import { parseDuration } from "./core/duration.js";
+import { stopTracing } from "./observability/tracing.js";
 import { VERSION } from "./version.js";
 
 /**
@@ -317,6 +318,8 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     return code;
   } catch (e) {
     return reportError(e, io);
+  } finally {
+    await stopTracing();
   }
 }
 

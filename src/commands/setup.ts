@@ -3,7 +3,9 @@ import type { LoadedConfig } from "../config/load.js";
 import { ClusterAccess } from "../kube/access.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
+import { startTracing } from "../observability/tracing.js";
 import { Pipeline, type PipelineDeps } from "../pipeline.js";
+import { VERSION } from "../version.js";
 import { WorkflowEngine } from "../workflows/engine.js";
 
 export interface ClusterFlags {
@@ -20,6 +22,8 @@ export interface ClusterFlags {
  */
 export async function createPipeline(loaded: LoadedConfig, flags: ClusterFlags, deps: { log: Logger; metrics?: Metrics | undefined; env: NodeJS.ProcessEnv; state?: PipelineDeps["state"] }): Promise<{ pipeline: Pipeline; cluster: ClusterAccess; workflows: WorkflowEngine }> {
   const { config } = loaded;
+  // Only with OTEL_EXPORTER_OTLP_ENDPOINT set; cli.ts's main() flushes the spans before the process exits.
+  await startTracing({ env: deps.env, log: deps.log, version: VERSION });
   const workflows = await WorkflowEngine.create(
     { workflows: config.workflows, actionTimeoutMs: config.enrichment.actionTimeout, defaults: config.enrichment.defaults },
     { configDir: loaded.filepath !== undefined ? path.dirname(loaded.filepath) : process.cwd() },

@@ -6,6 +6,7 @@ import { errorMessage } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { LogOnce } from "../observability/log-once.js";
+import { tracer, type SpanHandle } from "../observability/tracing.js";
 import { backoffDelay } from "./backoff.js";
 import type { AcceptItem, AcceptResult, ClaimedDelivery, Delivery, DeliveryStore } from "./store.js";
 
@@ -131,6 +132,8 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
     const result = await this.opts.store.accept(items);
     const dup = new Set(result.duplicateIds);
     const accepted = dup.size === 0 ? items : items.filter((i) => !dup.has(i.issue.id));
+    const t = tracer();
+    if (t !== undefined) for (const { issue } of accepted) t.remember(issue.id);
     for (const { issue } of accepted) this.opts.metrics?.issuesCreated.inc({ source: issue.source, severity: issue.severity });
     if (dup.size > 0) this.opts.metrics?.duplicates.inc(dup.size);
     if (accepted.length > 0 && this.listenerCount("accepted") > 0) {
@@ -339,7 +342,14 @@ class ProcessWorker extends BaseWorker {
     super(PROCESS, engine, () => settings.concurrency, false);
   }
 
-  protected async attempt({ delivery, issue }: ClaimedDelivery): Promise<void> {
+  protected attempt(claimed: ClaimedDelivery): Promise<void> {
+    const t = tracer();
+    if (t === undefined) return this.run(claimed);
+    // The parent of the action spans of Issues enriched in the background.
+    return t.inSpan("workflows", "internal", { "kubecano.issue.id": claimed.issue.id, "kubecano.issue.fingerprint": claimed.issue.fingerprint }, () => this.run(claimed), { key: claimed.issue.id });
+  }
+
+  private async run({ delivery, issue }: ClaimedDelivery): Promise<void> {
     const { store, log, shutdownSignal, now, config, random, logOnce } = this.engine.internals;
     const { signal, timedOut, release } = attemptSignal(this.settings.timeoutMs, shutdownSignal);
     const started = performance.now();
@@ -397,7 +407,20 @@ class Worker extends BaseWorker {
           };
   }
 
-  protected async attempt({ delivery, issue }: ClaimedDelivery): Promise<void> {
+  protected attempt(claimed: ClaimedDelivery): Promise<void> {
+    const t = tracer();
+    if (t === undefined) return this.deliver(claimed, undefined);
+    const { delivery, issue } = claimed;
+    return t.inSpan(
+      `delivery ${this.name}`,
+      "client",
+      { "kubecano.destination": this.name, "kubecano.destination.type": this.destination.type, "kubecano.issue.id": issue.id, "kubecano.issue.fingerprint": issue.fingerprint, "kubecano.delivery.attempt": delivery.attempts + 1 },
+      (span) => this.deliver(claimed, span),
+      { key: issue.id },
+    );
+  }
+
+  private async deliver({ delivery, issue }: ClaimedDelivery, span: SpanHandle | undefined): Promise<void> {
     const { store, config, log, now, random, shutdownSignal, logOnce } = this.engine.internals;
     const m = this.m;
     const attempt = delivery.attempts + 1;
@@ -415,6 +438,7 @@ class Worker extends BaseWorker {
       result ??= await raceAbort(this.destination.send(issue, { signal, attempt, log: dlog, deferrable: true }), signal);
       store.complete(delivery, result.remoteId);
       m.success?.inc();
+      span?.setAttribute("kubecano.delivery.outcome", "success");
       m.latency?.observe(Math.max(0, now() - delivery.createdAt) / 1000);
       if (dlog.isLevelEnabled("debug")) dlog.debug({ ...at, remoteId: result.remoteId }, result.detail ?? "delivered");
       this.engine.internals.emitDelivery({ issueId: issue.id, fingerprint: issue.fingerprint, destination: this.name, outcome: "success", attempt, remoteId: result.remoteId });
@@ -429,12 +453,16 @@ class Worker extends BaseWorker {
       if (err.defer) {
         // The destination's own pacing, not a failure: no attempt counted, nothing logged above debug.
         safely(log, () => store.defer(delivery, t + Math.max(0, err.retryAfterMs ?? 0)));
+        span?.setAttribute("kubecano.delivery.outcome", "deferred");
         if (dlog.isLevelEnabled("debug")) dlog.debug({ ...at, code: err.code, deferMs: err.retryAfterMs }, `deferred: ${err.message}`);
         return;
       }
       const delay = backoffDelay({ initialDelayMs: config.retry.initialDelay, maxDelayMs: config.retry.maxDelay }, attempt, err.retryAfterMs, random);
       const tooOld = t + delay - delivery.createdAt > config.retry.maxAge;
       const base = { issueId: issue.id, fingerprint: issue.fingerprint, destination: this.name, attempt, error: err.message, code: err.code, hint: err.hint };
+      span?.setAttribute("kubecano.delivery.outcome", err.retryable && !tooOld ? "retry" : "failed");
+      span?.setAttribute("error.type", err.code);
+      span?.fail(err.message);
       if (err.retryable && !tooOld) {
         // A send that may have landed stays in doubt: the next attempt looks before sending again.
         const inDoubt = err.maybeDelivered && this.destination.findExisting !== undefined ? (delivery.inDoubtSince ?? attemptStartedAt) : undefined;

@@ -1,4 +1,5 @@
 import { Agent, request, errors as undiciErrors } from "undici";
+import { tracer } from "../observability/tracing.js";
 import { DeliveryError, parseRetryAfter } from "./types.js";
 
 /**
@@ -53,11 +54,14 @@ export function postJson(url: string, body: unknown, opts: PostOptions = {}): Pr
 export async function requestJson(method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", url: string, body: unknown, opts: PostOptions = {}): Promise<HttpResponse> {
   const target = safeTarget(url);
   const timeout = opts.timeoutMs ?? 10_000;
+  const headers: Record<string, string> = { ...(body !== undefined ? { "content-type": "application/json" } : {}), accept: "application/json", "user-agent": "kubecano", ...opts.headers };
+  // The delivery attempt's trace continues at the receiver (W3C traceparent), when tracing is on.
+  tracer()?.inject(headers);
   try {
     const res = await request(url, {
       method,
       ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
-      headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), accept: "application/json", "user-agent": "kubecano", ...opts.headers },
+      headers,
       dispatcher: httpAgent(),
       headersTimeout: timeout,
       bodyTimeout: timeout,

@@ -7,6 +7,7 @@ import { LogOnce } from "../observability/log-once.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { IngestOutcome } from "../pipeline.js";
+import { tracer } from "../observability/tracing.js";
 import { authChallenge, makeAuthCheck } from "./auth.js";
 import type { FeedHub } from "./feed.js";
 import { FeedEndpoints } from "./feed-http.js";
@@ -129,8 +130,21 @@ export function createServer(deps: ServerDeps): KubecanoServer {
       }
       case "root":
         return send(res, "root", 200, { name: "kubecano", version: deps.version, endpoints: ["POST /api/alerts", "GET /healthz", "GET /livez", "GET /readyz", "GET /metrics", ...(feed !== undefined ? ["GET /api/issues", "GET /api/issues/stream"] : [])] });
-      case "alerts":
-        return alerts(req, res);
+      case "alerts": {
+        const t = tracer();
+        if (t === undefined) return alerts(req, res);
+        // Continues a trace the sender started (traceparent), else starts one.
+        return t.inSpan(
+          "webhook POST /api/alerts",
+          "server",
+          { "http.request.method": "POST", "http.route": "/api/alerts" },
+          (span) =>
+            alerts(req, res).finally(() => {
+              if (res.headersSent) span.setAttribute("http.response.status_code", res.statusCode);
+            }),
+          { headers: req.headers },
+        );
+      }
       case "issues":
       case "stream":
         return feedRoute(req, res, entry.route);

@@ -51,6 +51,7 @@ Examples:
   $ kubecano test-destination slack-main     send a test notification to one destination
   $ kubecano config validate                 check a config file before deploying it
   $ kubecano deliveries                      what is waiting or failed in the durable queue
+  $ kubecano tui --url http://127.0.0.1:8080 live Issues of a running kubecano in a terminal UI
 
 Exit codes: 0 ok, 1 failed (a delivery, a validation), 2 bad usage, config or input, 70 internal error.
 Docs: README.md`,
@@ -74,11 +75,14 @@ Docs: README.md`,
     .option("-n, --namespace <ns>", "with --watch: watch this namespace (repeat; globs); default: watch.namespaces, else all", collect, [])
     .option("-A, --all-namespaces", "with --watch: watch every namespace")
     .option("--no-leader-election", "with --watch: do not elect a leader among replicas (one replica only)")
+    .option("--tui", "show live Issues in a terminal UI here (logs go to its log pane; q stops kubecano)")
     .addHelpText(
       "after",
       `
 Endpoints:
   POST /api/alerts   Alertmanager webhook (webhook_configs url)
+  GET  /api/issues   recent Issues and their deliveries (JSON; server.auth applies)
+  GET  /api/issues/stream  live feed (Server-Sent Events) for kubecano tui
   GET  /healthz      liveness (alias /livez)
   GET  /readyz       readiness
   GET  /metrics      Prometheus metrics
@@ -93,7 +97,7 @@ Alerts are answered 202 only once stored in the state directory; a restart (even
 loses nothing that was acknowledged. Stops on SIGTERM or Ctrl-C: stops accepting, delivers
 for up to --shutdown-grace (20s), and keeps the rest for the next start.`,
     )
-    .action(async (opts: { host?: string; port?: number; stateDir?: string; ephemeral?: boolean; shutdownGrace?: number; tlsCert?: string; tlsKey?: string; record?: string; cluster: boolean; kubeconfig?: string; context?: string; watch?: boolean; namespace: string[]; allNamespaces?: boolean; leaderElection: boolean }, cmd: Command) => {
+    .action(async (opts: { host?: string; port?: number; stateDir?: string; ephemeral?: boolean; shutdownGrace?: number; tlsCert?: string; tlsKey?: string; record?: string; cluster: boolean; kubeconfig?: string; context?: string; watch?: boolean; namespace: string[]; allNamespaces?: boolean; leaderElection: boolean; tui?: boolean }, cmd: Command) => {
       const { listen } = await import("./commands/listen.js");
       const { shutdownGrace, namespace, ...rest } = opts;
       setExit(await listen({ ...globals(cmd), ...rest, namespaces: namespace, ...(shutdownGrace !== undefined ? { shutdownGraceMs: shutdownGrace } : {}) }, io));
@@ -187,6 +191,41 @@ Examples:
     .action(async (names: string[], opts: { json?: boolean }, cmd: Command) => {
       const { runTestDestination } = await import("./commands/test-destination.js");
       setExit(await runTestDestination({ ...globals(cmd), names, json: opts.json === true }, io));
+    });
+
+  program
+    .command("tui")
+    .description("live Issues of a running kubecano in a terminal UI: what came in, where it was sent, what failed")
+    .addOption(new Option("--url <url>", "kubecano's address, e.g. http://127.0.0.1:8080 (http://USER:PASSWORD@... for basic auth)").env("KUBECANO_URL"))
+    .addOption(new Option("--token <token>", "bearer token (kubecano's server.auth.bearerToken)").env("KUBECANO_TOKEN"))
+    .option("--context <name>", "find kubecano's pod in this kubeconfig context and port-forward to it")
+    .option("-n, --namespace <ns>", "with --context: the namespace of kubecano's pod (default: look in all)")
+    .option("--kubeconfig <file>", "with --context: kubeconfig file (default: KUBECONFIG, ~/.kube/config)")
+    .option("--no-tui", "print one line per Issue instead (the default when stdout is not a terminal)")
+    .option("--json", "print one JSON document per Issue per line instead")
+    .option("--once", "print the recent Issues and exit")
+    .option("--limit <n>", "recent Issues to load first, at most 1000 (default: 1000 in the UI, 100 otherwise)", parsePositiveInt)
+    .addHelpText(
+      "after",
+      `
+Keys: ↑↓ jk move · enter → open · esc ← back · / filter · s minimum severity · f firing only
+      p pause · g/G newest/oldest · ? help · q quit
+
+Without a terminal (a pipe, or --no-tui) it prints one line per Issue once it is routed,
+or NDJSON with --json, and follows the feed until interrupted. A dropped connection is
+retried (1 s, doubling to 15 s) and resumes where it stopped.
+
+Examples:
+  $ kubecano tui --url http://127.0.0.1:8080
+  $ KUBECANO_TOKEN=... kubecano tui --url https://kubecano.example.com
+  $ kubecano tui --context prod                  port-forward to the kubecano pod of a cluster
+  $ kubecano tui --url http://127.0.0.1:8080 --json | jq 'select(.issue.severity == "HIGH")'
+  $ kubecano tui --url http://127.0.0.1:8080 --once
+  $ kubecano listen --tui                        the daemon and its UI in one process`,
+    )
+    .action(async (opts: { url?: string; token?: string; context?: string; namespace?: string; kubeconfig?: string; tui: boolean; json?: boolean; once?: boolean; limit?: number }, cmd: Command) => {
+      const { tui } = await import("./commands/tui.js");
+      setExit(await tui({ ...globals(cmd), ...opts }, io));
     });
 
   const deliveries = program

@@ -10,6 +10,7 @@ import { closeDestinations, createDestinations } from "../destinations/index.js"
 import { ExitCode, InputError, OperationError } from "../errors.js";
 import { Metrics } from "../observability/metrics.js";
 import { FeedHub } from "../server/feed.js";
+import type { InProcessTui } from "../tui/in-process.js";
 import { createServer } from "../server/http.js";
 import { Recorder } from "../server/record.js";
 import { VERSION } from "../version.js";
@@ -31,6 +32,8 @@ export interface ListenOptions extends GlobalOptions, ClusterFlags, WatchFlags {
   readonly record?: string;
   /** --watch: also watch the cluster (the in-cluster daemon). */
   readonly watch?: boolean;
+  /** --tui: live Issues in a terminal UI in this process (logs in its pane; quitting it stops listen). */
+  readonly tui?: boolean;
   /** Resolves when the server should stop; default: SIGTERM or SIGINT. Tests pass their own. */
   readonly until?: Promise<unknown>;
   /** Called once listening, with the bound address (tests use port 0). */
@@ -43,6 +46,17 @@ export interface ListenOptions extends GlobalOptions, ClusterFlags, WatchFlags {
  * deliveries for the grace period, leave the rest in the store, close.
  */
 export async function listen(opts: ListenOptions, io: Io): Promise<number> {
+  if (opts.tui !== true) return listenWith(opts, io, undefined);
+  const { inProcessTui } = await import("../tui/in-process.js");
+  const ui = inProcessTui(io, opts.color && io.env["NO_COLOR"] === undefined);
+  try {
+    return await listenWith({ ...opts, logFormat: opts.logFormat ?? "pretty", color: false }, ui.io, ui);
+  } finally {
+    ui.release();
+  }
+}
+
+async function listenWith(opts: ListenOptions, io: Io, ui: InProcessTui | undefined): Promise<number> {
   const { loaded, log } = await commandContext(opts, io);
   const watchConfig = opts.watch === true ? await watchSetup(loaded.config.watch, opts, io.env) : undefined;
   const base = loaded.config;
@@ -164,7 +178,13 @@ export async function listen(opts: ListenOptions, io: Io): Promise<number> {
   if (recovered > 0) log.info({ pending: recovered }, `resuming ${recovered} deliveries left from the previous run`);
   opts.onListening?.(addr);
 
-  const signal = await stopRequested;
+  // With --tui, quitting the UI stops kubecano too; a signal closes the UI first.
+  const closed = ui?.run(feed, `listen ${scheme}://${shown}:${addr.port}`, stopRequested).catch((e: unknown) => void log.error({ err: e }, `the terminal UI failed: ${String(e)}`));
+  const signal = await (closed !== undefined ? Promise.race([stopRequested, closed]) : stopRequested);
+  if (closed !== undefined) {
+    await closed;
+    ui?.release();
+  }
   log.info({ signal: typeof signal === "string" ? signal : undefined }, "shutting down: no longer accepting webhooks, draining deliveries");
   server.markNotReady();
   await server.close(5_000);

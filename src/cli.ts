@@ -1,4 +1,4 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError, ExitCode, KubecanoError, errorMessage } from "./errors.js";
 import { parseDuration } from "./core/duration.js";
 import { stopTracing } from "./observability/tracing.js";
@@ -303,6 +303,29 @@ Examples:
     .action(async () => {
       const { configSchemaCommand } = await import("./commands/config.js");
       setExit(await configSchemaCommand(io));
+    });
+
+  program
+    .command("completion")
+    .description("print a shell completion script: commands, options, files and the config's destination names")
+    .addArgument(new Argument("[shell]", "the shell").choices(["bash", "zsh", "fish"]))
+    .addOption(new Option("--destinations", "print the config's destination names, one per line (the scripts call this)").hideHelp())
+    .addHelpText(
+      "after",
+      `
+Install:
+  bash  $ source <(kubecano completion bash)                        # in ~/.bashrc
+        $ kubecano completion bash > ~/.local/share/bash-completion/completions/kubecano
+  zsh   $ kubecano completion zsh > "\${fpath[1]}/_kubecano"         # then start a new shell
+  fish  $ kubecano completion fish > ~/.config/fish/completions/kubecano.fish
+
+Destination names (kubecano test-destination <TAB>) come from the config in use when you
+press TAB: --config on the line, KUBECANO_CONFIG, or the config found in the current directory.`,
+    )
+    .action(async (shell: string | undefined, opts: { destinations?: boolean }, cmd: Command) => {
+      const { completion } = await import("./commands/completion.js");
+      // The root program: the scripts are generated from it.
+      setExit(await completion({ program: cmd.parent!, shell, destinations: opts.destinations === true, config: globals(cmd).config }, io));
     });
 
   return program;

@@ -9,27 +9,10 @@ import { ConfigError, errorMessage } from "../errors.js";
 import { DESTINATION_TYPES } from "../destinations/registry.js";
 import { formatPath, parseJson } from "../sources/alertmanager/parse.js";
 import { interpolateEnv, isPlainObject } from "./interpolate.js";
+import { MODULE_NAME, SEARCH_PLACES } from "./places.js";
 import { configSchema, type Config } from "./schema.js";
 
-export const MODULE_NAME = "kubecano";
-
-/** Where a config is searched for, in order, in the current directory. */
-export const SEARCH_PLACES = [
-  "package.json",
-  "kubecano.config.yaml",
-  "kubecano.config.yml",
-  "kubecano.config.json",
-  "kubecano.config.js",
-  "kubecano.config.mjs",
-  "kubecano.config.ts",
-  ".kubecanorc",
-  ".kubecanorc.yaml",
-  ".kubecanorc.yml",
-  ".kubecanorc.json",
-  ".kubecanorc.js",
-  ".kubecanorc.mjs",
-  ".kubecanorc.ts",
-] as const;
+export { MODULE_NAME, SEARCH_PLACES };
 
 export interface LoadedConfig {
   readonly config: Config;

@@ -153,9 +153,12 @@ describe.skipIf(gate.skip)(`kubecano listen behind a real Alertmanager${gate.ski
       expect(String(call.params["text"])).toContain("Pod shop/api-7d9f is crash looping");
     }
 
+    // One thread: the root, edited to show RESOLVED once the reply said so.
+    await slack.waitFor(() => slack.messages.some((m) => m.thread_ts === undefined && m.edits > 0 && m.metadata?.event_payload["fingerprint"] === fingerprint), 60_000);
+    const stored = slack.messages.filter((m) => m.metadata?.event_payload["fingerprint"] === fingerprint && m.thread_ts === undefined);
+    expect(stored.map((m) => m.metadata?.event_payload["status"])).toEqual(["RESOLVED"]);
+    expect(slack.replies(slack.channelId, stored[0]!.ts).map((m) => m.metadata?.event_payload["status"])).toEqual(["RESOLVED"]);
     // What the channel holds passes Slack's limits, checked again here independently.
-    const stored = slack.messages.filter((m) => m.metadata?.event_payload["fingerprint"] === fingerprint);
-    expect(stored.map((m) => m.metadata?.event_payload["status"])).toEqual(expect.arrayContaining(["FIRING", "RESOLVED"]));
     for (const m of stored) {
       expect(m.text.length).toBeGreaterThan(0);
       expect(m.text.length).toBeLessThanOrEqual(40_000);

@@ -131,8 +131,12 @@ describe.skipIf(gate.skip)(`fan-out by routes behind a real Alertmanager${gate.s
     await hook.waitFor(() => hook.received(fp).includes("resolve"), 60_000);
     await eventually(() => fileDocs(audit).some((d) => d.issue.fingerprint === shopFp && d.event === "issue.resolved"), "the shop resolution in the audit file", 60_000);
 
-    // Slack: the firing message, then a resolved one.
-    expect(slackStatuses(slack, fp)).toEqual(["FIRING", "RESOLVED"]);
+    // Slack: one thread, its root edited to show RESOLVED, the resolution a reply in it.
+    await slack.waitFor(() => slack.messages.some((m) => m.thread_ts === undefined && m.edits > 0 && m.metadata?.event_payload["fingerprint"] === fp), 60_000);
+    expect(slack.messages.filter((m) => m.metadata?.event_payload["fingerprint"] === fp).map((m) => [m.thread_ts === undefined ? "root" : "reply", m.metadata?.event_payload["status"]])).toEqual([
+      ["root", "RESOLVED"],
+      ["reply", "RESOLVED"],
+    ]);
     expect(slack.callsTo("chat.postMessage").every((c) => c.outcome === "ok")).toBe(true);
 
     // PagerDuty: trigger then resolve with one dedup_key.

@@ -117,6 +117,10 @@ function slackConfig(c: SlackCfg = {}): string {
     `      channel: ${CHANNEL}`,
     `      api_url: ${fake.url}`,
     `      timeout: ${c.timeout ?? "5s"}`,
+    // These tests are about crashes and restarts, not Slack's rate limits: no pacing, no storm folding.
+    "      rate_per_second: 1000",
+    "      burst: 1000",
+    "      storm: false",
     "delivery:",
     `  concurrency: ${c.concurrency ?? 16}`,
     `  maxBacklog: ${c.maxBacklog ?? 50000}`,

@@ -194,7 +194,8 @@ describe("kubecano replay against a cluster", () => {
     const sent = await runCli(["replay", FIXTURE, "--kubeconfig", kube.kubeconfigPath()], { cwd });
     expect(sent.code, sent.stderr).toBe(0);
     expect(sent.stdout).toMatch(new RegExp(`^✔ slack-main {2}posted to ${slack.channelId} \\(ts [\\d.]+\\)$`, "m"));
-    expect(slack.messages).toHaveLength(1);
+    // One message (the logs are attached in its thread as a file).
+    expect(slack.topLevel()).toHaveLength(1);
     expect(JSON.stringify(slack.messages[0]!.attachments)).toContain("memory limit 256Mi");
 
     slack.platformError("channel_not_found", { method: "chat.postMessage" });
@@ -202,7 +203,7 @@ describe("kubecano replay against a cluster", () => {
     expect(failed.code, failed.stderr).toBe(1);
     expect(failed.stdout).toMatch(/^✖ slack-main {2}.*channel_not_found/m);
     expect(failed.stdout).toMatch(/^ {2}hint: /m);
-    expect(slack.messages).toHaveLength(1);
+    expect(slack.topLevel()).toHaveLength(1);
   });
 });
 

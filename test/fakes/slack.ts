@@ -319,6 +319,8 @@ const METHOD_SCOPES: Readonly<Record<string, string | undefined>> = {
   "chat.update": "chat:write",
   "conversations.history": "channels:history",
   "conversations.replies": "channels:history",
+  "conversations.list": "channels:read",
+  "chat.getPermalink": undefined,
   "files.getUploadURLExternal": "files:write",
   "files.completeUploadExternal": "files:write",
 };
@@ -783,6 +785,43 @@ export async function startSlackFake(opts: SlackFakeOptions = {}): Promise<Slack
         channel_actions_count: 0,
         response_metadata: { next_cursor: page.next ?? "" },
       });
+    },
+
+    "conversations.list": ({ params }) => {
+      const wait = rateLimited("conversations.list", undefined);
+      if (wait !== undefined) return rateLimitAnswer(wait);
+      const types = (str(params["types"]) ?? "public_channel").split(",").map((t) => t.trim());
+      const excludeArchived = bool(params["exclude_archived"]);
+      // A bot sees every public channel, and the private ones it is a member of.
+      const visible = channels.filter(
+        (c) => (c.private === true ? types.includes("private_channel") && (c.member ?? true) : types.includes("public_channel")) && !(excludeArchived && c.archived === true),
+      );
+      let limit = Number(params["limit"] ?? 100);
+      if (!Number.isFinite(limit) || limit <= 0) limit = 100;
+      limit = Math.min(Math.floor(limit), 1000);
+      let start = 0;
+      const cursor = str(params["cursor"]);
+      if (cursor !== undefined && cursor !== "") {
+        const m = /^next_index:(\d+)$/.exec(Buffer.from(cursor, "base64").toString("utf8"));
+        if (m === null) return errorAnswer({ error: "invalid_cursor" });
+        start = Number(m[1]);
+      }
+      const page = visible.slice(start, start + limit);
+      const next = start + limit < visible.length ? Buffer.from(`next_index:${start + limit}`).toString("base64") : "";
+      return okAnswer({
+        channels: page.map((c) => ({ id: c.id, name: c.name, is_channel: c.private !== true, is_private: c.private === true, is_archived: c.archived === true, is_member: c.member ?? true })),
+        response_metadata: { next_cursor: next },
+      });
+    },
+
+    "chat.getPermalink": ({ params, scopes }) => {
+      const ch = channelAccess(str(params["channel"]), false, scopes, false);
+      if (isErr(ch)) return errorAnswer(ch);
+      const ts = str(params["message_ts"]);
+      const msg = ts !== undefined ? messages.find((m) => m.channel === ch.id && m.ts === ts) : undefined;
+      if (msg === undefined) return errorAnswer({ error: "message_not_found" });
+      const p = `${origin}/archives/${ch.id}/p${msg.ts.replace(".", "")}`;
+      return okAnswer({ channel: ch.id, permalink: msg.thread_ts !== undefined ? `${p}?thread_ts=${msg.thread_ts}&cid=${ch.id}` : p });
     },
 
     "conversations.replies": ({ params, scopes }) => {

@@ -250,6 +250,52 @@ describe("slack fake: threads, updates and history", () => {
   });
 });
 
+describe("slack fake: channel lookup and permalinks", () => {
+  it("lists the channels a bot can see (public ones, private ones it is in), page by page, with channels:read", async () => {
+    fake.addChannel({ id: "C0MEMBER01", name: "secret-in", private: true, member: true });
+    const c = client();
+    const names: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await c.conversations.list({ types: "public_channel,private_channel", exclude_archived: true, limit: 2, ...(cursor !== undefined ? { cursor } : {}) });
+      pages++;
+      for (const ch of page.channels ?? []) names.push(`${ch.id}:${ch.name}`);
+      cursor = page.response_metadata?.next_cursor || undefined;
+    } while (cursor !== undefined);
+    expect(pages).toBe(2);
+    // The archived channel is excluded; the private one the bot is not in is invisible.
+    expect(names).toEqual(["C0ALERTS01:alerts", "C0OUTSIDE1:outside", "C0MEMBER01:secret-in"]);
+    const publicOnly = await c.conversations.list({});
+    expect(publicOnly.channels?.map((ch) => ch.name)).toEqual(["alerts", "archived", "outside"]);
+
+    const limited = "xoxb-5555-NOREAD";
+    fake.addToken(limited, { scopes: ["chat:write"] });
+    const e = await rejection(client(limited).conversations.list({}));
+    expect(e.data).toMatchObject({ error: "missing_scope", needed: "channels:read" });
+  });
+
+  it("answers a permalink for a message and a reply, message_not_found otherwise", async () => {
+    const c = client();
+    const parent = await c.chat.postMessage({ channel: "#alerts", text: "parent" });
+    const reply = await c.chat.postMessage({ channel: "#alerts", text: "reply", thread_ts: parent.ts! });
+    const p = await c.chat.getPermalink({ channel: fake.channelId, message_ts: parent.ts! });
+    expect(p.permalink).toBe(`${fake.origin}/archives/${fake.channelId}/p${parent.ts!.replace(".", "")}`);
+    const r = await c.chat.getPermalink({ channel: fake.channelId, message_ts: reply.ts! });
+    expect(r.permalink).toContain(`?thread_ts=${parent.ts}`);
+    expect((await rejection(c.chat.getPermalink({ channel: fake.channelId, message_ts: "1.000001" }))).data?.error).toBe("message_not_found");
+  });
+
+  it("edits metadata with chat.update, and history shows the edited metadata", async () => {
+    const c = client();
+    const root = await c.chat.postMessage({ channel: "#alerts", text: "root", metadata: { event_type: "kubecano_issue", event_payload: { fingerprint: "fp", status: "FIRING" } } });
+    await c.chat.update({ channel: fake.channelId, ts: root.ts!, text: "root, resolved", metadata: { event_type: "kubecano_issue", event_payload: { fingerprint: "fp", status: "RESOLVED" } } });
+    const h = await c.conversations.history({ channel: fake.channelId, include_all_metadata: true });
+    expect(h.messages?.[0]?.metadata?.event_payload).toEqual({ fingerprint: "fp", status: "RESOLVED" });
+    expect(fake.message("#alerts", root.ts!)?.edits).toBe(1);
+  });
+});
+
 describe("slack fake: files v2", () => {
   it("takes an upload through filesUploadV2 into a thread", async () => {
     const c = client();

@@ -17,7 +17,18 @@ function problems(input: unknown): string[] {
 
 describe("slack params", () => {
   it("takes a token and a channel (bot mode) with defaults", () => {
-    expect(schema.parse({ token: TOKEN, channel: "#alerts" })).toEqual({ mode: "bot", token: TOKEN, channel: "#alerts", api_url: "https://slack.com/api/", timeout: 10_000 });
+    expect(schema.parse({ token: TOKEN, channel: "#alerts" })).toEqual({
+      mode: "bot",
+      token: TOKEN,
+      channel: "#alerts",
+      api_url: "https://slack.com/api/",
+      timeout: 10_000,
+      files: true,
+      rate_per_second: 1,
+      burst: 3,
+      update_interval: 2_000,
+      storm: { threshold: 20, update_interval: 2_000, quiet: 30_000 },
+    });
   });
 
   it("accepts api_key and slack_channel as aliases of token and channel", () => {
@@ -54,6 +65,36 @@ describe("slack params", () => {
   ])("refuses %s", (_name, input, expected) => {
     const p = problems(input);
     expect(p.some((line) => expected.test(line))).toBe(true);
+  });
+
+  it("takes pacing, storm and file settings; storm: false turns storm mode off", () => {
+    expect(schema.parse({ token: TOKEN, channel: "#a", rate_per_second: 0.5, burst: 1, update_interval: "5s", files: false, storm: { threshold: 50, quiet: "1m" } })).toMatchObject({
+      rate_per_second: 0.5,
+      burst: 1,
+      update_interval: 5_000,
+      files: false,
+      storm: { threshold: 50, update_interval: 2_000, quiet: 60_000 },
+    });
+    expect(schema.parse({ token: TOKEN, channel: "#a", storm: false })).toMatchObject({ storm: false });
+  });
+
+  it("takes a channel template with a fallback channel, and mentions", () => {
+    const p = schema.parse({ token: TOKEN, channel: "#alerts-{{ labels.team }}", fallback_channel: "#alerts", mentions: ["<@U0123ABCD>", "<!subteam^S0123ABCD>", "<!here>"] });
+    expect(p).toMatchObject({ channel: "#alerts-{{ labels.team }}", fallback_channel: "#alerts", mentions: ["<@U0123ABCD>", "<!subteam^S0123ABCD>", "<!here>"] });
+  });
+
+  it.each([
+    ["a channel template without fallback_channel", { token: TOKEN, channel: "#alerts-{{ labels.team }}" }, /^fallback_channel: is required when channel is a template/],
+    ["a broken channel template", { token: TOKEN, channel: "#alerts-{{ labels.team | shout }}", fallback_channel: "#a" }, /^channel: invalid template .*unknown filter "shout"/],
+    ["a templated fallback", { token: TOKEN, channel: "#a", fallback_channel: "#{{ labels.x }}" }, /^fallback_channel: must be a plain channel/],
+    ["a malformed mention", { token: TOKEN, channel: "#a", mentions: ["@oncall"] }, /^mentions\.0: expected a Slack mention/],
+    ["a zero rate", { token: TOKEN, channel: "#a", rate_per_second: 0 }, /^rate_per_second:/],
+    ["a fractional burst", { token: TOKEN, channel: "#a", burst: 1.5 }, /^burst:/],
+    ["a storm threshold of 1", { token: TOKEN, channel: "#a", storm: { threshold: 1 } }, /^storm/],
+    ["storm: true", { token: TOKEN, channel: "#a", storm: true }, /^storm/],
+  ])("refuses %s", (_name, input, expected) => {
+    const p = problems(input);
+    expect(p.some((line) => expected.test(line)), p.join("\n")).toBe(true);
   });
 
   it("never echoes a secret in its error messages", () => {

@@ -8,7 +8,8 @@ import { createIssue, withEnrichment, type Issue, type NewIssue } from "../../sr
 import { SEVERITIES, type Severity } from "../../src/core/severity.js";
 import { subjectFromLabels } from "../../src/core/subject.js";
 import { checkLimits, SLACK_LIMITS, type SlackBlock, type SlackMessage } from "../../src/destinations/slack/limits.js";
-import { blockToSlack, escape, fallbackText, METADATA_EVENT_TYPE, renderSlack, RESOLVED_COLOR, SEVERITY_COLORS } from "../../src/destinations/slack/render.js";
+import { blockToSlack, escape, fallbackText, MAX_FILES, METADATA_EVENT_TYPE, planReply, planSlack, renderSlack, RESOLVED_COLOR, SEVERITY_COLORS } from "../../src/destinations/slack/render.js";
+import { compactIssue, newEnrichments, repeatLead, resolvedLead, resolvedRoot } from "../../src/destinations/slack/threads.js";
 import { alertmanagerToIssues, parseWebhookBody } from "../../src/sources/alertmanager/index.js";
 import { checkBlockKit } from "../fakes/slack.js";
 
@@ -248,7 +249,7 @@ describe("renderSlack with oversized input stays within Slack's limits", () => {
     const msg = renderSlack(big);
     expectAccepted(msg);
     expect(allBlocks(msg).length).toBeLessThanOrEqual(SLACK_LIMITS.maxBlocks);
-    expect(JSON.stringify(msg)).toMatch(/:scissors: \d+ more enrichment blocks? did not fit/);
+    expect(JSON.stringify(msg)).toMatch(/:scissors: (\*Enrichment \d+\* was cut; )?\d+ more enrichments? did not fit in this message \(Enrichment \d+, /);
     expect(JSON.stringify(msg)).toContain("Enrichment 0");
   });
 
@@ -338,5 +339,164 @@ describe("renderSlack with oversized input stays within Slack's limits", () => {
       ),
       { numRuns: 200, seed: 20261126 },
     );
+  });
+});
+
+/** Texts of the sections of the attachment, in order. */
+function sectionTexts(msg: SlackMessage): string[] {
+  return allBlocks(msg).flatMap((b) => (b.type === "section" && b.text !== undefined ? [b.text.text] : b.type === "context" ? b.elements.map((e) => e.text) : []));
+}
+
+describe("planSlack: what does not fit goes into files (bot mode)", () => {
+  it("moves a 10,000-character description into description.txt and says so", () => {
+    const description = `${"word ".repeat(1999)}END`;
+    const plan = planSlack(issue({ description }), { files: true });
+    expectAccepted(plan.message);
+    expect(plan.files.map((f) => f.filename)).toEqual(["description.txt"]);
+    expect(plan.files[0]!.content).toBe(description);
+    expect(sectionTexts(plan.message)[0]).toMatch(/… the full description is in description\.txt in the thread_$/);
+    // Without files (incoming webhooks) it is only cut.
+    expect(planSlack(issue({ description }), { files: false }).files).toEqual([]);
+  });
+
+  it("puts all 200 labels in labels.txt, one per line", () => {
+    const labels = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`label_${i}`, `value-${i}`]));
+    const plan = planSlack(issue({ subject: subjectFromLabels(labels) }), { files: true });
+    expectAccepted(plan.message);
+    const f = plan.files.find((x) => x.filename === "labels.txt")!;
+    expect(f.content.trimEnd().split("\n")).toHaveLength(200);
+    expect(f.content).toContain("label_199=value-199");
+    expect(JSON.stringify(plan.message)).toMatch(/\+\d+ more labels: all of them are in labels\.txt in the thread/);
+  });
+
+  it("attaches a long or wide table as aligned text named after it, and a big JSON as .json", () => {
+    const headers = Array.from({ length: 12 }, (_, i) => `column_${i}`);
+    const rows = Array.from({ length: 300 }, (_, r) => headers.map((_, c) => `r${r}c${c}`));
+    const plan = planSlack(
+      withEnrichment(issue(), {
+        title: "Pods",
+        blocks: [
+          { type: "table", title: "All pods", headers, rows },
+          { type: "table", title: "Wide", headers: ["name", "message"], rows: [["a", "m".repeat(300)]] },
+          { type: "table", title: "Small", headers: ["a"], rows: [["1"]] },
+          { type: "json", title: "Pod spec", data: { containers: Array.from({ length: 200 }, (_, i) => ({ name: `c${i}` })) } },
+        ],
+      }),
+      { files: true },
+    );
+    expectAccepted(plan.message);
+    expect(plan.files.map((f) => f.filename)).toEqual(["all-pods.txt", "wide.txt", "pod-spec.json"]);
+    const table = plan.files[0]!.content.trimEnd().split("\n");
+    expect(table).toHaveLength(301);
+    expect(table[0]).toMatch(/^column_0 {2}column_1/);
+    expect(table[300]).toContain("r299c11");
+    expect(plan.files[1]!.content).toContain("m".repeat(300));
+    expect(JSON.parse(plan.files[2]!.content)).toEqual({ containers: Array.from({ length: 200 }, (_, i) => ({ name: `c${i}` })) });
+    const text = JSON.stringify(plan.message);
+    expect(text).toContain("the whole table is in all-pods.txt in the thread");
+    expect(text).toContain("columns cut to fit: the whole table is in wide.txt in the thread");
+    expect(text).toContain("all of it is in pod-spec.json in the thread");
+  });
+
+  it("attaches every file block, identical contents once, distinct names, at most MAX_FILES", () => {
+    let i = issue();
+    for (let n = 0; n < 14; n++) i = withEnrichment(i, { title: `Logs ${n}`, blocks: [{ type: "file", filename: "../../etc/app.log", content: `log ${n % 12}\n` }] });
+    const plan = planSlack(i, { files: true });
+    expectAccepted(plan.message);
+    expect(plan.files).toHaveLength(MAX_FILES);
+    expect(plan.files[0]!.filename).toBe("app.log");
+    expect(plan.files[1]!.filename).toBe("app-2.log");
+    expect(new Set(plan.files.map((f) => f.filename)).size).toBe(MAX_FILES);
+    expect(JSON.stringify(plan.message)).toContain(`2 more files could not be attached (at most ${MAX_FILES})`);
+  });
+
+  it("keeps or cuts an enrichment as a whole: never a title without its blocks; what is left out is in enrichments.txt", () => {
+    let big = issue();
+    for (let n = 0; n < 40; n++) big = withEnrichment(big, { title: `Section ${n}`, blocks: [{ type: "markdown", text: `${n} `.repeat(400) }, { type: "list", items: [`item ${n}`] }] });
+    for (const files of [false, true]) {
+      const plan = planSlack(big, { files });
+      expectAccepted(plan.message);
+      const texts = sectionTexts(plan.message);
+      const titles = texts.filter((t) => /^\*Section \d+\*$/.test(t));
+      for (const t of titles) {
+        // Each shown title is followed by its first block.
+        const n = /\d+/.exec(t)![0];
+        expect(texts[texts.indexOf(t) + 1]).toContain(`${n} ${n} `);
+      }
+      const note = texts.find((t) => t.startsWith(":scissors:"))!;
+      expect(note).toMatch(/more enrichments did not fit in this message/);
+      if (files) {
+        expect(note).toContain("All of it is in enrichments.txt in the thread.");
+        const rest = plan.files.find((f) => f.filename === "enrichments.txt")!.content;
+        expect(rest).toContain("== Section 39 ==");
+        expect(rest).toContain("• item 39");
+      }
+    }
+  });
+
+  it("renders the same message from the compacted Issue kept for re-rendering", () => {
+    let i = issue({ description: "x".repeat(3000) });
+    i = withEnrichment(i, { title: "Logs", blocks: [{ type: "file", filename: "api.log", content: Array.from({ length: 5000 }, (_, n) => `line ${n}`).join("\n") }] });
+    i = withEnrichment(i, { title: "Pods", blocks: [{ type: "table", headers: ["pod", "status"], rows: Array.from({ length: 700 }, (_, n) => [`api-${n}`, "Running"]) }] });
+    const compact = compactIssue(i);
+    expect(JSON.stringify(compact).length).toBeLessThan(JSON.stringify(i).length / 5);
+    expect(planSlack(compact, { files: true }).message).toEqual(planSlack(i, { files: true }).message);
+  });
+});
+
+describe("planSlack: roots, mentions and re-fires", () => {
+  it("mentions (validated) go into a FIRING root's text and a context block, unescaped; never on RESOLVED", () => {
+    const firing = planSlack(issue(), { mentions: ["<@U0ONCALL1>", "<!subteam^S0TEAM01>", "@bad", "<!channel|x>"] }).message;
+    expect(firing.text).toBe(`<@U0ONCALL1> <!subteam^S0TEAM01> ${fallbackText(issue())}`);
+    expect(firing.blocks[1]).toEqual({ type: "context", elements: [{ type: "mrkdwn", text: ":bell: <@U0ONCALL1> <!subteam^S0TEAM01>" }] });
+    expectAccepted(firing);
+    const res = planSlack(issue({ status: "RESOLVED", endsAt: "2026-11-26T10:50:00Z" }), { mentions: ["<@U0ONCALL1>"] }).message;
+    expect(JSON.stringify(res)).not.toContain("<@U0ONCALL1>");
+  });
+
+  it("links the previous occurrence of a re-fire, or says it fired before", () => {
+    const linked = planSlack(issue(), { previous: { permalink: "https://acme.slack.com/archives/C1/p1", resolvedAt: "2026-11-26T09:00:00Z" } }).message;
+    expect(JSON.stringify(linked)).toContain("<https://acme.slack.com/archives/C1/p1|previous occurrence> (resolved <!date^");
+    const words = planSlack(issue(), { previous: {} }).message;
+    expect(JSON.stringify(words)).toContain(":leftwards_arrow_with_hook: This alert fired before.");
+    expectAccepted(linked);
+  });
+
+  it("a resolved root keeps the firing context and shows when it resolved", () => {
+    const root = withEnrichment(issue(), { title: "Logs", blocks: [{ type: "file", filename: "api.log", content: "boom\n" }] });
+    const end = issue({ status: "RESOLVED", endsAt: "2026-11-26T10:50:06.184Z" });
+    const msg = planSlack(resolvedRoot(compactIssue(root), end), { files: true }).message;
+    expectAccepted(msg);
+    expect(msg.attachments[0]!.color).toBe(RESOLVED_COLOR);
+    expect(msg.metadata?.event_payload).toMatchObject({ status: "RESOLVED", issue_id: FIXED_ID });
+    const text = JSON.stringify(msg);
+    expect(text).toContain("boom");
+    expect(text).toContain("(after 12m)");
+  });
+});
+
+describe("planReply: repeats and resolutions", () => {
+  it("a repeat shows one line and only what is new, marked as a reply", () => {
+    const root = withEnrichment(issue(), { title: "Logs", blocks: [{ type: "file", filename: "api.log", content: "old\n" }] });
+    const repeat = withEnrichment(withEnrichment({ ...issue(), receivedAt: "2026-11-26T12:38:06.184Z" }, root.enrichments[0]!), { title: "Pod status", blocks: [{ type: "markdown", text: "*restarts* 12" }] });
+    const plan = planReply(repeat, { lead: repeatLead(repeat, false), status: "STILL FIRING HIGH", enrichments: newEnrichments(repeat, compactIssue(root)), files: true });
+    expectAccepted(plan.message);
+    expect(plan.message.text).toBe("STILL FIRING HIGH: Pod is crash looping. (shop/pod/api-7d9f, prod-eu-1)");
+    expect(plan.message.metadata?.event_payload).toMatchObject({ kind: "reply", status: "FIRING" });
+    const text = JSON.stringify(plan.message);
+    expect(text).toContain(":repeat: *Still firing* · HIGH · for 2h (since <!date^");
+    expect(text).toContain("*restarts* 12");
+    expect(text).not.toContain("old");
+    expect(text).not.toContain("*Labels*");
+    expect(plan.files).toEqual([]);
+  });
+
+  it("a resolution says after how long and when, in UTC; in a storm thread it names its alert", () => {
+    const end = issue({ status: "RESOLVED", endsAt: "2026-11-26T10:50:30.000Z", title: "Pod <x> is crash looping" });
+    expect(resolvedLead(end, false)).toBe(":white_check_mark: *Resolved* after 12m at 10:50 UTC");
+    expect(resolvedLead(end, true)).toBe(":white_check_mark: *Resolved* after 12m at 10:50 UTC · *Pod &lt;x&gt; is crash looping* (shop/pod/api-7d9f, prod-eu-1)");
+    const plan = planReply(end, { lead: resolvedLead(end, false), status: "RESOLVED" });
+    expectAccepted(plan.message);
+    expect(plan.message.attachments).toEqual([]);
   });
 });

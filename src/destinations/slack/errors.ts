@@ -22,7 +22,7 @@ export const SLACK_ERRORS: Readonly<Record<string, SlackErrorInfo>> = {
   token_expired: { retryable: false, hint: TOKEN_HINT },
   account_inactive: { retryable: false, hint: TOKEN_HINT },
   no_permission: { retryable: false, hint: "the app is not allowed to post here: check the channel's posting permissions" },
-  missing_scope: { retryable: false, hint: "the bot token lacks a scope: add chat:write (and files:write, channels:history) in the app's OAuth settings and reinstall it" },
+  missing_scope: { retryable: false, hint: "the bot token lacks a scope: add chat:write (and files:write, channels:history, groups:history, channels:read) in the app's OAuth settings and reinstall it" },
   restricted_action: { retryable: false, hint: "a workspace setting prevents the bot from posting to this channel" },
   msg_too_long: { retryable: false, hint: "kubecano rendered a message over Slack's limits: please report this bug" },
   msg_blocks_too_long: { retryable: false, hint: "kubecano rendered a message over Slack's limits: please report this bug" },
@@ -31,6 +31,11 @@ export const SLACK_ERRORS: Readonly<Record<string, SlackErrorInfo>> = {
   no_text: { retryable: false, hint: "kubecano sent an empty message: please report this bug" },
   too_many_attachments: { retryable: false, hint: "kubecano sent too many attachments: please report this bug" },
   invalid_arguments: { retryable: false, hint: "Slack refused the request's arguments: check params (channel, username, icon_emoji)" },
+  message_not_found: { retryable: false, hint: "the message to edit is gone (deleted in Slack)" },
+  cant_update_message: { retryable: false, hint: "Slack does not let the bot edit this message" },
+  edit_window_closed: { retryable: false, hint: "the workspace no longer allows editing this message" },
+  thread_not_found: { retryable: false },
+  file_not_found: { retryable: false },
   ratelimited: { retryable: true },
   rate_limited: { retryable: true },
   internal_error: { retryable: true },
@@ -40,10 +45,22 @@ export const SLACK_ERRORS: Readonly<Record<string, SlackErrorInfo>> = {
   team_added_to_org: { retryable: true },
 };
 
+/** Scopes kubecano needs for what each method does, for missing_scope hints when Slack does not name one. */
+const SCOPE_OF: Readonly<Record<string, string>> = {
+  "chat.postMessage": "chat:write",
+  "chat.update": "chat:write",
+  "files.getUploadURLExternal": "files:write",
+  "files.completeUploadExternal": "files:write",
+  "conversations.history": "channels:history (groups:history for private channels)",
+  "conversations.replies": "channels:history (groups:history for private channels)",
+  "conversations.list": "channels:read (groups:read for private channels)",
+};
+
 export function platformError(code: string, method: string, extra?: { needed?: string | undefined }): DeliveryError {
   const info = SLACK_ERRORS[code] ?? { retryable: false };
   let hint = info.hint;
-  if (code === "missing_scope" && extra?.needed !== undefined) hint = `the bot token lacks the ${extra.needed} scope: add it in the app's OAuth settings and reinstall the app`;
+  const needed = extra?.needed ?? (code === "missing_scope" ? SCOPE_OF[method] : undefined);
+  if (code === "missing_scope" && needed !== undefined) hint = `the bot token lacks the ${needed} scope: add it in the app's OAuth settings and reinstall the app`;
   return new DeliveryError(`Slack ${method} failed: ${code}`, { retryable: info.retryable, code, hint });
 }
 
@@ -65,3 +82,12 @@ export const WEBHOOK_ERRORS: Readonly<Record<string, SlackErrorInfo>> = {
   team_disabled: { retryable: false, hint: "the Slack workspace is disabled" },
   no_text: { retryable: false, hint: "kubecano sent an empty message: please report this bug" },
 };
+
+/**
+ * The destination paces itself: not a failure. The delivery comes back in
+ * `ms` (DeliveryError.defer) when the caller can reschedule it; otherwise it
+ * is an ordinary retryable error.
+ */
+export function deferral(ms: number, why: string, code = "paced"): DeliveryError {
+  return new DeliveryError(why, { retryable: true, code, retryAfterMs: Math.max(1, Math.ceil(ms)), defer: true });
+}

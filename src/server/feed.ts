@@ -69,6 +69,7 @@ export class FeedHub {
   private retried = 0;
   private readonly bySeverity: Record<Severity, number> = { HIGH: 0, LOW: 0, INFO: 0, DEBUG: 0 };
   private countersTimer: NodeJS.Timeout | undefined;
+  private soonTimer: NodeJS.Timeout | undefined;
   private lastCounters = "";
   private readonly now: () => number;
   private readonly maxEvents: number;
@@ -228,6 +229,7 @@ export class FeedHub {
     const frame = `id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`;
     const e: HubEvent = { seq, event: numbered, frame };
     this.keep(e);
+    this.countersSoon();
     for (const l of this.listeners) {
       try {
         l(e);
@@ -280,6 +282,18 @@ export class FeedHub {
   private stopCounters(): void {
     if (this.countersTimer !== undefined) clearInterval(this.countersTimer);
     this.countersTimer = undefined;
+    if (this.soonTimer !== undefined) clearTimeout(this.soonTimer);
+    this.soonTimer = undefined;
+  }
+
+  /** Counters follow events within a moment (coalesced), not only on the next tick. */
+  private countersSoon(): void {
+    if (this.soonTimer !== undefined || this.listeners.size === 0) return;
+    this.soonTimer = setTimeout(() => {
+      this.soonTimer = undefined;
+      this.broadcastCounters();
+    }, 250);
+    this.soonTimer.unref();
   }
 
   /** Sends the counters to every client when they changed since the last time. */

@@ -183,7 +183,9 @@ export function detailLines(row: IssueRow, c: ChalkInstance, width: number, now:
     out.push("");
     out.push(c.bold.magenta(`── ${s(e.title)}${e.source !== undefined ? c.dim(` (${s(e.source)})`) : ""} `));
     for (const b of e.blocks) {
-      const lines = renderBlockLines(b, c, { width: Math.max(20, width - 2), fileExcerptLines: 500 });
+      // The detail scrolls: a file shows far more than the excerpt meant for chat destinations.
+      const block = b.type === "file" ? { ...b, excerptLines: Math.max(b.excerptLines ?? 0, FILE_LINES) } : b;
+      const lines = renderBlockLines(block, c, { width: Math.max(20, width - 2) });
       for (const l of lines) out.push(...(b.type === "markdown" || b.type === "list" ? wrap(l, width - 2) : [l]).map((x) => `  ${x}`));
     }
   }
@@ -191,6 +193,8 @@ export function detailLines(row: IssueRow, c: ChalkInstance, width: number, now:
   out.push(c.dim(`fingerprint ${i.fingerprint} · source ${i.source} · id ${i.id}`));
   return out;
 }
+
+const FILE_LINES = 500;
 
 const SEVERITY_STYLE: Record<Severity, (c: ChalkInstance) => ChalkInstance> = {
   HIGH: (c) => c.bgRed.white.bold,

@@ -116,9 +116,12 @@ async function listenLocally(kc: KubeConfig, namespace: string, pod: string, por
     // The error channel: the kubelet could not connect to the port in the pod.
     const errors = new Writable({
       write(chunk: Buffer, _enc, cb) {
+        // The channel opens with an empty write (its port-number prefix, stripped by client-node).
         const text = chunk.toString("utf8").trim();
-        if (text !== "") onError?.(`port-forward to ${namespace}/${pod}:${port}: ${text}`);
-        socket.destroy();
+        if (text !== "") {
+          onError?.(`port-forward to ${namespace}/${pod}:${port}: ${text}`);
+          socket.destroy();
+        }
         cb();
       },
     });

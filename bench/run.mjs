@@ -12,8 +12,9 @@ import { REPO_DIR, RESULTS_FILE, textTable, writeSection } from "./lib.mjs";
 import * as enrich from "./enrich.mjs";
 import * as ingest from "./ingest.mjs";
 import * as startup from "./startup.mjs";
+import * as watch from "./watch.mjs";
 
-const BENCHMARKS = { startup, ingest, enrich };
+const BENCHMARKS = { startup, ingest, enrich, watch };
 
 const { values } = parseArgs({
   options: {
@@ -45,6 +46,7 @@ if (values.help) {
       ingest: { duration: 3, warmup: 1, rounds: 1, stages: false },
       startup: { runs: 5, warmups: 1 },
       enrich: { alerts: 60, warmup: 10, e2e: 15, e2eWarmup: 3 },
+      watch: { pods: 1_000, events: 5_000, rounds: 1 },
     };
     const summary = [];
     for (const n of names) {

@@ -9,7 +9,7 @@ import { severityOf, type WatchConfig } from "./config.js";
 import type { LeaderElector } from "./leader.js";
 import { encodeLedger, exactNamespaces, IncidentLedger, NoiseFilter, type LedgerEntry } from "./noise.js";
 import { keepVersion, projectEvent, projectHelmSecret, projectJob, projectNode, projectPod, type EventP, type HelmP, type JobP, type NodeP, type PodP } from "./projections.js";
-import { ResourceWatcher, type Change, type Tracked, type WatcherOptions, type WatcherStatus, type WatchSpec } from "./watch.js";
+import { ResourceWatcher, type Change, type Kept, type Tracked, type WatcherOptions, type WatcherStatus, type WatchSpec } from "./watch.js";
 
 /**
  * The Kubernetes source: (leader election →) watchers → classifiers → noise
@@ -52,7 +52,7 @@ export interface SourceStatus {
   readonly watchers: readonly WatcherStatus[];
 }
 
-type AnyWatcher = ResourceWatcher<Tracked, Tracked>;
+type AnyWatcher = ResourceWatcher<Tracked, Kept>;
 
 interface Tracking {
   readonly reason: Finding["reason"];
@@ -183,7 +183,7 @@ export class KubernetesSource {
     for (const ns of namespaces) {
       const pods = this.watcher<PodP, PodP>(term, { resource: "pods", namespace: ns, path: `${base(ns, "/api/v1")}/pods`, project: projectPod, retain: (p) => p }, (ch) => this.onPod(term, ch));
       term.podWatchers.push(pods);
-      this.watcher<EventP, Tracked>(
+      this.watcher<EventP, string>(
         term,
         { resource: "events", namespace: ns, path: `${base(ns, "/api/v1")}/events`, fieldSelector: "type=Warning", project: projectEvent, retain: keepVersion },
         (ch) => this.onEvent(term, ch),
@@ -206,7 +206,7 @@ export class KubernetesSource {
     );
   }
 
-  private watcher<P extends Tracked, S extends Tracked>(term: Term, spec: WatchSpec<P, S>, onChange: (c: Change<P, S>) => void, onSynced?: () => void): ResourceWatcher<P, S> {
+  private watcher<P extends Tracked, S extends Kept>(term: Term, spec: WatchSpec<P, S>, onChange: (c: Change<P, S>) => void, onSynced?: () => void): ResourceWatcher<P, S> {
     const m = this.deps.metrics;
     const w = new ResourceWatcher<P, S>(this.deps.api, spec, {
       log: this.deps.log,
@@ -315,7 +315,7 @@ export class KubernetesSource {
     }
   }
 
-  private onEvent(term: Term, ch: Change<EventP, Tracked>): void {
+  private onEvent(term: Term, ch: Change<EventP, string>): void {
     const e = ch.current;
     if (e === undefined) return;
     if (!this.filter.namespaceWatched(e.involved.namespace ?? e.namespace)) return;

@@ -24,7 +24,11 @@ export interface Tracked {
   readonly rv: string;
 }
 
-export interface WatchSpec<P extends Tracked, S extends Tracked> {
+/** What is kept per object: its projection, or only its resourceVersion (a string) where nothing else is needed. */
+export type Kept = Tracked | string;
+const versionOf = (k: Kept): string => (typeof k === "string" ? k : k.rv);
+
+export interface WatchSpec<P extends Tracked, S extends Kept> {
   /** Plural resource name, for logs, metrics and readiness ("pods"). */
   readonly resource: string;
   /** The namespace this watcher is limited to (for status only; the path says it). */
@@ -35,7 +39,7 @@ export interface WatchSpec<P extends Tracked, S extends Tracked> {
   readonly fieldSelector?: string | undefined;
   /** The small projection of a served object; undefined skips it (malformed). */
   project(raw: unknown): P | undefined;
-  /** What is kept between changes (the `previous` of the next one). */
+  /** What is kept between changes (the `previous` of the next one); a string is taken for the resourceVersion alone. */
   retain(p: P): S;
 }
 
@@ -95,7 +99,7 @@ type Outcome = { kind: "ended" } | { kind: "expired" } | { kind: "stall" } | { k
 
 const DEFAULT_BACKOFF = { initialMs: 1_000, maxMs: 30_000, healthyAfterMs: 30_000 };
 
-export class ResourceWatcher<P extends Tracked, S extends Tracked> {
+export class ResourceWatcher<P extends Tracked, S extends Kept> {
   private readonly objects = new Map<string, S>();
   private rv = "";
   private synced = false;
@@ -289,7 +293,7 @@ export class ResourceWatcher<P extends Tracked, S extends Tracked> {
         this.opts.onEvent?.();
         seen.add(p.uid);
         const held = this.objects.get(p.uid);
-        if (held !== undefined && held.rv === p.rv) continue;
+        if (held !== undefined && versionOf(held) === p.rv) continue;
         this.objects.set(p.uid, this.spec.retain(p));
         this.emit({ type: held === undefined ? "ADDED" : "MODIFIED", previous: held, current: p, initial });
       }
@@ -384,7 +388,7 @@ export class ResourceWatcher<P extends Tracked, S extends Tracked> {
       return;
     }
     // A version already held (a replay overlapping what the list gave) is not a change.
-    if (held !== undefined && held.rv === p.rv) return;
+    if (held !== undefined && versionOf(held) === p.rv) return;
     this.objects.set(p.uid, this.spec.retain(p));
     this.emit({ type: held === undefined ? "ADDED" : "MODIFIED", previous: held, current: p, initial: false });
   }

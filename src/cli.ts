@@ -116,6 +116,7 @@ for up to --shutdown-grace (20s), and keeps the rest for the next start.`,
     .option("--no-leader-election", "with --send: do not elect a leader among replicas (one replica only)")
     .addOption(new Option("--state-dir <dir>", "with --send: directory of the durable queue (default: as for listen)").env("KUBECANO_STATE_DIR"))
     .option("--ephemeral", "with --send: keep the queue in memory only")
+    .option("--tui", "show the Issues in a terminal UI here (logs go to its log pane; q stops watching)")
     .addHelpText(
       "after",
       `
@@ -135,7 +136,7 @@ Examples:
 With --send, replicas elect a leader on a Lease (watch.leaderElection): one watches and
 sends, the others stand by and take over within the lease duration. Stops on Ctrl-C.`,
     )
-    .action(async (opts: { namespace: string[]; allNamespaces?: boolean; kubeconfig?: string; context?: string; send?: boolean; dryRun?: boolean; output: "text" | "json"; leaderElection: boolean; stateDir?: string; ephemeral?: boolean }, cmd: Command) => {
+    .action(async (opts: { namespace: string[]; allNamespaces?: boolean; kubeconfig?: string; context?: string; send?: boolean; dryRun?: boolean; output: "text" | "json"; leaderElection: boolean; stateDir?: string; ephemeral?: boolean; tui?: boolean }, cmd: Command) => {
       const { watch } = await import("./commands/watch.js");
       const { namespace, ...rest } = opts;
       setExit(await watch({ ...globals(cmd), ...rest, namespaces: namespace }, io));

@@ -5,16 +5,18 @@
  * screen with capture-pane and types with send-keys, as a person would.
  */
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { startKubeFake, type KubeFake } from "../fakes/kube.js";
+import { crashLoopingPod, startKubeFake, type KubeFake } from "../fakes/kube.js";
 import { alertmanagerGate, startAlertmanager, stopAllAlertmanagers, type Alertmanager } from "../helpers/alertmanager.js";
-import { BIN, makeTempDir, removeTempDir, runCli, startListen, stopAllChildren, tempDirWith, type Listener } from "../helpers/cli.js";
+import { BIN, makeTempDir, postAlerts, REPO_ROOT, removeTempDir, runCli, startListen, stopAllChildren, tempDirWith, type Listener } from "../helpers/cli.js";
 import { addCrashLoopOom, CRASHLOOP } from "../helpers/cluster-scenarios.js";
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 
 const TOKEN = "tui-e2e-token-0123456789abcdef";
+const FIRING = (JSON.parse(readFileSync(path.join(REPO_ROOT, "test", "fixtures", "alertmanager", "firing-crashloop.json"), "utf8")) as { body: unknown }).body;
 const SOCKET = `kubecano-tui-e2e-${process.pid}`;
 const SESSION = "tui";
 
@@ -42,10 +44,19 @@ function shellEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-const screen = (): string => tmux("capture-pane", "-p", "-t", SESSION);
-const flag = (name: string): string => tmux("display-message", "-p", "-t", SESSION, `#{${name}}`).trim();
-const type = (text: string): void => void tmux("send-keys", "-t", SESSION, "-l", text);
-const key = (...keys: string[]): void => void tmux("send-keys", "-t", SESSION, ...keys);
+let session = SESSION;
+const screen = (): string => tmux("capture-pane", "-p", "-t", session);
+const flag = (name: string): string => tmux("display-message", "-p", "-t", session, `#{${name}}`).trim();
+const type = (text: string): void => void tmux("send-keys", "-t", session, "-l", text);
+const key = (...keys: string[]): void => void tmux("send-keys", "-t", session, ...keys);
+
+/** A new tmux session running sh with a known prompt; later calls talk to it. */
+async function newShell(name: string): Promise<void> {
+  session = name;
+  // PS1 on the command line: an inherited one is not always taken (root's sh sets its own).
+  tmux("new-session", "-d", "-x", "160", "-y", "48", "-s", name, "env PS1='tui-e2e$ ' sh");
+  await waitForScreen((s) => s.includes("tui-e2e$"), "the shell prompt", 30_000);
+}
 
 /**
  * Polls the screen until `check` holds for two captures in a row that are
@@ -93,9 +104,7 @@ describe.skipIf(skip)("kubecano tui in tmux", () => {
   });
 
   it("shows an Alertmanager alert as it arrives, opens its enriched detail, filters, quits and gives the terminal back", async () => {
-    // PS1 on the command line: an inherited one is not always taken (root's sh sets its own).
-    tmux("new-session", "-d", "-x", "160", "-y", "48", "-s", SESSION, "env PS1='tui-e2e$ ' sh");
-    await waitForScreen((s) => s.includes("tui-e2e$"), "the shell prompt", 30_000);
+    await newShell(SESSION);
     const stty = path.join(dir, "stty-before");
     type(`stty -g > ${stty}; echo BEFORE-TUI-MARKER`);
     key("Enter");
@@ -145,7 +154,7 @@ describe.skipIf(skip)("kubecano tui in tmux", () => {
     expect(s).toMatch(/▶ LOW\s+FIRING.*Pod is crash looping\./);
 
     key("q");
-    s = await waitForScreen((x) => x.includes("TUI-EXIT="), "the shell after the UI");
+    s = await waitForScreen((x) => /^TUI-EXIT=\d+$/m.test(x), "the shell after the UI");
     expect(s).toMatch(/^TUI-EXIT=0$/m);
     // The main screen is back as it was, with the prompt after it; the cursor shows; the tty modes are restored.
     expect(s).toMatch(/^BEFORE-TUI-MARKER$/m);
@@ -175,5 +184,58 @@ describe.skipIf(skip)("kubecano tui in tmux", () => {
     expect(nowhere.stderr).toMatch(/pass --url URL/);
     // The listener's stdout is the console destination: the alert went there too.
     expect(listener.stdout()).toContain("Pod is crash looping.");
+  });
+});
+
+describe.skipIf(skip)("the UI in the daemon's own process, in tmux", () => {
+  let dir: string;
+  let kube: KubeFake | undefined;
+  beforeAll(async () => {
+    dir = await makeTempDir("kubecano-tui-e2e-");
+  });
+  afterAll(async () => {
+    try {
+      tmux("kill-server");
+    } catch {
+      // not started
+    }
+    await kube?.close();
+    await removeTempDir(dir);
+  });
+
+  it("listen --tui shows what it receives, keeps its logs in a pane, and q stops kubecano with its logs back on the terminal", async () => {
+    await newShell("listen");
+    const cwd = await tempDirWith({});
+    type(`cd ${cwd} && ${process.execPath} ${BIN} listen --tui --host 127.0.0.1 --port 0 --ephemeral --no-cluster; echo "LISTEN-EXIT=$?"`);
+    key("Enter");
+    let s = await waitForScreen((x) => /^kubecano · listen http:\/\/127\.0\.0\.1:\d+ · ● live/.test(x), "the header");
+    const port = Number(/127\.0\.0\.1:(\d+)/.exec(s)![1]);
+    // The daemon's log lines are in the pane, not over the UI.
+    expect(s).toMatch(/── log ─+\n(.*\n)*.*listening: point Alertmanager at http:\/\/127\.0\.0\.1:\d+\/api\/alerts/);
+    const r = await postAlerts(`http://127.0.0.1:${port}`, FIRING);
+    expect(r.status, r.text).toBe(202);
+    s = await waitForScreen((x) => /▶ LOW\s+FIRING\s+\d+s\s+Pod is crash looping\.\s+shop\/pod\/api-7d9f\s+console ✔/.test(x), "the Issue");
+    // The console destination printed nothing over the UI.
+    expect(s).not.toContain("fingerprint 0a732576aaf8ce3c");
+    key("q");
+    s = await waitForScreen((x) => /^LISTEN-EXIT=\d+$/m.test(x), "listen stopped");
+    expect(s).toMatch(/^LISTEN-EXIT=0$/m);
+    expect(s).toMatch(/INFO\s+shutting down: no longer accepting webhooks/);
+    expect(flag("alternate_on")).toBe("0");
+    expect(flag("cursor_flag")).toBe("1");
+  });
+
+  it("watch --tui shows the cluster's trouble as it is found", async () => {
+    kube = await startKubeFake({ bookmarkIntervalMs: 500 });
+    kube.add(crashLoopingPod({ name: "marker", namespace: "tui-e2e", node: "n1" }));
+    await newShell("watch");
+    type(`${process.execPath} ${BIN} watch --tui --kubeconfig ${kube.kubeconfigPath()} -n tui-e2e; echo "WATCH-EXIT=$?"`);
+    key("Enter");
+    let s = await waitForScreen((x) => /^kubecano · watch .* · ● live/.test(x) && x.includes("tui-e2e/pod/marker"), "the crash-looping pod");
+    expect(s).toMatch(/FIRING\s+\d+[sm]\s+.*tui-e2e\/pod\/marker\s+terminal ✔/);
+    key("q");
+    s = await waitForScreen((x) => /^WATCH-EXIT=\d+$/m.test(x), "watch stopped");
+    expect(s).toMatch(/^WATCH-EXIT=0$/m);
+    expect(flag("alternate_on")).toBe("0");
   });
 });

@@ -66,6 +66,34 @@ describe("npm package", () => {
   });
 });
 
+describe("deploy/Dockerfile", () => {
+  const dockerfile = readFileSync(path.join(REPO_ROOT, "deploy", "Dockerfile"), "utf8");
+  const lines = dockerfile.split("\n").filter((l) => !l.startsWith("#"));
+  const froms = lines.filter((l) => l.startsWith("FROM "));
+
+  it("builds on Node 22 LTS in two stages and ships the npm package installed like the test below does", () => {
+    expect(dockerfile).toContain("ARG NODE_IMAGE=node:22-bookworm");
+    expect(froms).toEqual(["FROM ${NODE_IMAGE} AS build", "FROM node:22-bookworm-slim"]);
+    expect(dockerfile).toMatch(/npm pack --ignore-scripts/);
+    expect(dockerfile).toMatch(/npm install --global --prefix \/opt\/kubecano --omit=dev .*--allow-scripts=better-sqlite3/);
+    // The runtime stage takes the install only: no sources, no dev dependencies, no compiler.
+    const runtime = lines.slice(lines.indexOf("FROM node:22-bookworm-slim"));
+    expect(runtime.filter((l) => l.startsWith("COPY"))).toEqual(["COPY --from=build /opt/kubecano /opt/kubecano"]);
+  });
+
+  it("runs as uid 10001 with the state directory as a volume, entrypoint kubecano listen --watch", () => {
+    const runtime = lines.slice(lines.indexOf("FROM node:22-bookworm-slim"));
+    expect(runtime.filter((l) => l.startsWith("USER "))).toEqual(["USER 10001:10001"]);
+    expect(dockerfile).toMatch(/KUBECANO_STATE_DIR=\/var\/lib\/kubecano/);
+    expect(runtime).toContain('VOLUME ["/var/lib/kubecano"]');
+    expect(runtime.filter((l) => l.startsWith("ENTRYPOINT"))).toEqual(['ENTRYPOINT ["kubecano", "listen", "--watch"]']);
+    // Its build context sends only what the image needs.
+    const ignore = readFileSync(path.join(REPO_ROOT, "deploy", "Dockerfile.dockerignore"), "utf8").split("\n").filter((l) => l !== "" && !l.startsWith("#"));
+    expect(ignore[0]).toBe("*");
+    for (const copied of ["package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json", "README.md", "LICENSE", "bin/", "src/"]) expect(ignore).toContain(`!${copied}`);
+  });
+});
+
 describe("the tarball installed with --omit=dev (the container image's file tree)", () => {
   let work: string;
   let tarball: string;

@@ -220,6 +220,45 @@ describe("tracing (OTLP over HTTP)", () => {
     expect(l.logs().filter((x) => x.level === "warn" && String(x.msg).startsWith("tracing"))).toEqual([]);
   });
 
+  it("the Slack client's Web API requests carry the delivery attempt's trace context", async () => {
+    const otlp = await startOtlpReceiver();
+    // Just enough of the Slack Web API: every method answers ok with a message ts; the headers are what this test is about.
+    const seen: { method: string; traceparent: string | undefined }[] = [];
+    const slack = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        seen.push({ method: (req.url ?? "").split("/").pop() ?? "", traceparent: req.headers["traceparent"] as string | undefined });
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ ok: true, channel: "C0123456789", ts: "1700000000.000100", messages: [] }));
+      });
+    });
+    await new Promise<void>((resolve) => slack.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => otlp.close(), () => new Promise<void>((resolve) => slack.close(() => resolve())));
+    const dir = await tempDirWith({
+      "kubecano.config.yaml": `destinations:
+  - name: slack-main
+    type: slack
+    params:
+      token: xoxb-test-token
+      channel: C0123456789
+      api_url: http://127.0.0.1:${(slack.address() as AddressInfo).port}/api/
+`,
+    });
+    const l = await startListen(["--ephemeral", "--no-cluster"], { cwd: dir, env: { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_BSP_SCHEDULE_DELAY: "100" } });
+    const body = webhookBody() as { alerts: unknown[] };
+    expect((await postAlerts(l.url, { ...body, alerts: body.alerts.slice(1) })).status).toBe(202);
+    const spans = await eventually(() => {
+      const d = otlp.spans().filter((x) => x.name === "delivery slack-main");
+      return d.length === 1 ? d : undefined;
+    }, "the Slack delivery span");
+    expect(attr(spans[0]!, "kubecano.delivery.outcome")).toBe("success");
+    const posts = seen.filter((s) => s.method === "chat.postMessage");
+    expect(posts).toHaveLength(1);
+    const [, tid, parent] = (posts[0]!.traceparent ?? "").split("-");
+    expect(tid).toBe(spans[0]!.traceId);
+    expect(parent).toBe(spans[0]!.spanId);
+  });
+
   it("speaks OTLP/protobuf by default, and flushes buffered spans on shutdown", async () => {
     const otlp = await startOtlpReceiver();
     const hook = await startWebhookFake();

@@ -1,6 +1,7 @@
 import { ErrorCode, LogLevel, WebClient, type Logger as SlackLogger } from "@slack/web-api";
 import { request } from "undici";
 import type { Logger } from "../../observability/logger.js";
+import { tracedFetch, tracer } from "../../observability/tracing.js";
 import { httpAgent, safeTarget } from "../http.js";
 import { DeliveryError, parseRetryAfter } from "../types.js";
 import { platformError } from "./errors.js";
@@ -36,7 +37,10 @@ export class SlackApi {
   private readonly client: WebClient;
 
   constructor(private readonly opts: ApiOptions) {
+    // With tracing on, each Web API request carries the delivery attempt's trace context.
+    const fetch = tracedFetch();
     this.client = new WebClient(opts.token, {
+      ...(fetch !== undefined ? { fetch } : {}),
       slackApiUrl: opts.apiUrl,
       timeout: opts.timeoutMs,
       retryConfig: { retries: 0 },
@@ -134,7 +138,7 @@ export class SlackApi {
       const res = await request(url, {
         method: "POST",
         body: bytes,
-        headers: { "content-type": "application/octet-stream", "user-agent": "kubecano" },
+        headers: traced({ "content-type": "application/octet-stream", "user-agent": "kubecano" }),
         dispatcher: httpAgent(),
         headersTimeout: timeout,
         bodyTimeout: timeout,
@@ -239,4 +243,10 @@ function slackLogger(log: Logger): SlackLogger {
     getLevel: () => level,
     setName: () => undefined,
   };
+}
+
+/** `headers` with the active trace context added, when tracing is on. */
+function traced(headers: Record<string, string>): Record<string, string> {
+  tracer()?.inject(headers);
+  return headers;
 }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Logger } from "../../observability/logger.js";
 import { DeliveryError } from "../types.js";
 import type { SlackApi } from "./client.js";
@@ -35,13 +36,24 @@ interface FilesDone {
  * upload_url, then one files.completeUploadExternal sharing them all in one
  * message (one slot of the channel's pacing). Progress is kept in the state
  * (`file:<owner>:<i>` = the uploaded file's id, `files:<owner>` once
- * shared), so a retried delivery never uploads or shares a file twice.
+ * shared), so a retried delivery never uploads or shares a file twice; a
+ * file whose content the thread already has is not attached again.
  * A failure that retrying cannot fix (or that keeps happening) degrades to
  * a reply saying which files could not be attached; the message's inline
  * excerpts stay. Throws only to be retried or deferred.
  */
-export async function attachFiles(d: FilesDeps, owner: string, files: readonly PlannedFile[], target: FileTarget, ctx: PaceContext): Promise<void> {
-  if (files.length === 0 || d.kv.get<FilesDone>(`files:${owner}`) !== undefined) return;
+export async function attachFiles(d: FilesDeps, owner: string, planned: readonly PlannedFile[], target: FileTarget, ctx: PaceContext): Promise<void> {
+  if (planned.length === 0 || d.kv.get<FilesDone>(`files:${owner}`) !== undefined) return;
+  // A file the thread already has (the same logs on a repeat) is not attached again.
+  const threadKey = `thread-files:${target.channelId}:${target.threadTs}`;
+  const inThread = new Set(d.kv.get<string[]>(threadKey) ?? []);
+  const hashes = planned.map((f) => createHash("sha256").update(f.content).digest("base64url").slice(0, 22));
+  const files = planned.filter((_, i) => !inThread.has(hashes[i]!));
+  const fresh = hashes.filter((h) => !inThread.has(h));
+  if (files.length === 0) {
+    d.kv.set(`files:${owner}`, { done: true } satisfies FilesDone);
+    return;
+  }
   const shared: { id: string; title: string }[] = [];
   try {
     for (const [i, f] of files.entries()) {
@@ -65,6 +77,7 @@ export async function attachFiles(d: FilesDeps, owner: string, files: readonly P
       // Uploaded files can be shared once: an earlier attempt whose answer was lost did it.
       if (!(completing && e instanceof DeliveryError && e.code === "file_not_found")) throw e;
     }
+    d.kv.set(threadKey, [...(d.kv.get<string[]>(threadKey) ?? []), ...fresh].slice(-200));
     d.kv.set(`files:${owner}`, { done: true } satisfies FilesDone);
   } catch (e) {
     if (!(e instanceof DeliveryError)) throw e;

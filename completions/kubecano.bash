@@ -19,7 +19,7 @@ _kubecano_options() {
   case $1 in
     '') printf '%s\n' '-V' '--version' '-c' '--config' '--log-level' '--log-format' '--no-color' '-h' '--help' ;;
     'listen') printf '%s\n' '--host' '--port' '--state-dir' '--ephemeral' '--shutdown-grace' '--tls-cert' '--tls-key' '--record' '--no-cluster' '--kubeconfig' '--context' '--watch' '-n' '--namespace' '-A' '--all-namespaces' '--no-leader-election' '--tui' '-h' '--help' '-c' '--config' '--log-level' '--log-format' '--no-color' ;;
-    'watch') printf '%s\n' '-n' '--namespace' '-A' '--all-namespaces' '--kubeconfig' '--context' '--send' '--dry-run' '-o' '--output' '--no-leader-election' '--state-dir' '--ephemeral' '-h' '--help' '-c' '--config' '--log-level' '--log-format' '--no-color' ;;
+    'watch') printf '%s\n' '-n' '--namespace' '-A' '--all-namespaces' '--kubeconfig' '--context' '--send' '--dry-run' '-o' '--output' '--no-leader-election' '--state-dir' '--ephemeral' '--tui' '-h' '--help' '-c' '--config' '--log-level' '--log-format' '--no-color' ;;
     'replay') printf '%s\n' '--dry-run' '-o' '--output' '--explain' '--no-cluster' '--kubeconfig' '--context' '-h' '--help' '-c' '--config' '--log-level' '--log-format' '--no-color' ;;
     'test-destination') printf '%s\n' '--json' '-h' '--help' '-c' '--config' '--log-level' '--log-format' '--no-color' ;;
     'tui') printf '%s\n' '--url' '--token' '--context' '-n' '--namespace' '--kubeconfig' '--no-tui' '--json' '--once' '--limit' '-h' '--help' '-c' '--config' '--log-level' '--log-format' '--no-color' ;;

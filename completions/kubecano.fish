@@ -117,6 +117,7 @@ complete -c kubecano -n '__kubecano_is \'watch\'' -s o -l output -x -a 'text jso
 complete -c kubecano -n '__kubecano_is \'watch\'' -l no-leader-election -d 'with --send: do not elect a leader among replicas (one replica only)'
 complete -c kubecano -n '__kubecano_is \'watch\'' -l state-dir -x -a '(__fish_complete_directories (commandline -ct) \'\')' -d 'with --send: directory of the durable queue (default: as for listen)'
 complete -c kubecano -n '__kubecano_is \'watch\'' -l ephemeral -d 'with --send: keep the queue in memory only'
+complete -c kubecano -n '__kubecano_is \'watch\'' -l tui -d 'show the Issues in a terminal UI here (logs go to its log pane; q stops watching)'
 complete -c kubecano -n '__kubecano_is \'watch\'' -s h -l help -d 'show help for a command'
 
 # kubecano replay

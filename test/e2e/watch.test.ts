@@ -275,7 +275,7 @@ describe("kubecano watch: what it reports", () => {
 // ───────────────────────────── watches that break ─────────────────────────────
 
 describe("kubecano watch: watches that break", () => {
-  it("a dropped watch misses nothing and a 410 on reconnecting duplicates nothing", async () => {
+  it("a dropped watch misses nothing, and a 410 on reconnecting or mid-stream repeats nothing", async () => {
     const kube = await cluster();
     kube.add(crashLoopingPod({ name: "before", namespace: "shop" }));
     const w = await watch(kube, ["-o", "json"]);
@@ -303,12 +303,18 @@ describe("kubecano watch: watches that break", () => {
     expect(watcherLists(kube, "pods")).toBe(2);
     await w.waitForLog((l) => /watch expired \(410/.test(String(l.msg)), "the 410 line");
 
-    // 3. And the watches carry on.
+    // 3. A 410 in the middle of open streams (a watch cache that fell behind): listed again, nothing twice.
+    expect(kube.expireWatches()).toBe(5);
+    kube.add(crashLoopingPod({ name: "after-expiry", namespace: "third" }));
+    await w.waitFor(() => summary(w).length === 5, "the change after the expiry");
+    expect(watcherLists(kube, "pods")).toBe(3);
+
+    // 4. And the watches carry on.
     await marker(kube, w, "marker-drop");
     const fps = issues(w).map((i) => `${i.fingerprint} ${i.status}`);
     expect(new Set(fps).size).toBe(fps.length);
     expect(withoutMarkers(summary(w)).sort()).toEqual(
-      ["FIRING CrashLoopBackOff Pod/before", "FIRING CrashLoopBackOff Pod/during-drop", "FIRING NodeNotReady Node/w9", "FIRING CrashLoopBackOff Pod/during-410"].sort(),
+      ["FIRING CrashLoopBackOff Pod/before", "FIRING CrashLoopBackOff Pod/during-drop", "FIRING NodeNotReady Node/w9", "FIRING CrashLoopBackOff Pod/during-410", "FIRING CrashLoopBackOff Pod/after-expiry"].sort(),
     );
   });
 

@@ -465,4 +465,29 @@ describe("the Kubernetes source", () => {
     // The crash loop of a was sent by one: two does not send it again.
     expect([...one.got, ...two.got].map((i) => i.subject.name)).toEqual(["a", "b"]);
   });
+
+  it("a new leader resolves what the old one reported, also when the pods recovered while no one watched", async () => {
+    const a = cuttable(api);
+    const settings = { leaseName: "kubecano", namespace: "default", leaseDurationMs: 1_500, renewDeadlineMs: 1_000, retryPeriodMs: 200 };
+    const mk = (id: string, which: KubeApiLike) => {
+      const got: Issue[] = [];
+      const leader = new LeaderElector(which, { ...settings, identity: id }, log);
+      const s = new KubernetesSource({ api, config: config(), clusterName: "t", log, leader, sink: async (i) => (got.push(...i), { kind: "accepted" }), tickMs: 50, watcher: { backoff: FAST } });
+      cleanups.push(() => s.stop(0));
+      return { s, got, leader };
+    };
+    const p = kube.add(crashing("api-7d9f8b6c5d-a", undefined));
+    const one = mk("one", a);
+    one.s.start();
+    await until(() => one.got.length === 1, "one's Issue");
+    a.cut();
+    await until(() => !one.leader.isLeader(), "one giving up");
+    // Recovered while nobody watched.
+    kube.update(apiPod("api-7d9f8b6c5d-a", { uid: p.metadata.uid, containerStatuses: [{ name: "app", restartCount: 5 }] }));
+    const two = mk("two", api);
+    two.s.start();
+    await until(() => two.got.length === 1, "two's resolution", 10_000);
+    expect(two.got[0]).toMatchObject({ status: "RESOLVED", aggregationKey: "CrashLoopBackOff", fingerprint: one.got[0]!.fingerprint, subject: { kind: "Pod", name: "api-7d9f8b6c5d-a" }, title: "Deployment shop/api recovered from CrashLoopBackOff" });
+    expect(Date.parse(two.got[0]!.startsAt)).toBeLessThanOrEqual(Date.parse(one.got[0]!.receivedAt));
+  });
 });

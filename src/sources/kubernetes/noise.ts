@@ -55,10 +55,21 @@ export function exactNamespaces(patterns: readonly string[]): string[] | undefin
 /** One reported incident: when its Issue was sent. Present until resolved (or forgotten, see MAX_ENTRIES). */
 export interface LedgerEntry {
   readonly firedMs: number;
+  /**
+   * For incidents that resolve when their pods recover: the workload
+   * ("ns/Kind/name") and reason, so a new leader can still resolve an
+   * incident whose pods recovered while no one was watching.
+   */
+  readonly workload?: string | undefined;
+  readonly reason?: string | undefined;
 }
 
-/** Kept per ledger; past it the oldest entries go (an incident that old is not resolved by kubecano). */
-export const MAX_ENTRIES = 2_000;
+/**
+ * Kept per ledger; past it the oldest entries go (an incident that old is not
+ * resolved by kubecano). Bounds the Lease annotation to ~100 KB, well under
+ * the 256 KB the API server allows for all annotations together.
+ */
+export const MAX_ENTRIES = 1_000;
 
 /**
  * What has been reported, by fingerprint (workload + reason): the rate
@@ -92,11 +103,11 @@ export class IncidentLedger {
   }
 
   /** True: report it (the window starts now). False: an Issue for this key went out within the window. */
-  fire(key: string, now: number): boolean {
+  fire(key: string, now: number, about?: { workload: string; reason: string }): boolean {
     const e = this.entries.get(key);
     if (e !== undefined && now - e.firedMs < this.windowMs) return false;
     this.entries.delete(key);
-    this.entries.set(key, { firedMs: now });
+    this.entries.set(key, about !== undefined ? { firedMs: now, workload: about.workload, reason: about.reason } : { firedMs: now });
     this.version += 1;
     while (this.entries.size > MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value as string);
     return true;
@@ -112,12 +123,22 @@ export class IncidentLedger {
   snapshot(): Map<string, LedgerEntry> {
     return new Map(this.entries);
   }
+
+  entriesView(): ReadonlyMap<string, LedgerEntry> {
+    return this.entries;
+  }
 }
 
-/** The ledger as a Lease annotation: {"v":1,"e":{"<fingerprint>":<fired, epoch s>}}. */
+/**
+ * The ledger as a Lease annotation: {"v":1,"e":{"<fingerprint>": <fired, epoch s>
+ * | [<fired>, "<ns/Kind/name>", "<reason>"]}}.
+ */
 export function encodeLedger(entries: ReadonlyMap<string, LedgerEntry>): string {
-  const e: Record<string, number> = {};
-  for (const [k, v] of entries) e[k] = Math.floor(v.firedMs / 1000);
+  const e: Record<string, number | [number, string, string]> = {};
+  for (const [k, v] of entries) {
+    const t = Math.floor(v.firedMs / 1000);
+    e[k] = v.workload !== undefined && v.reason !== undefined ? [t, v.workload, v.reason] : t;
+  }
   return JSON.stringify({ v: 1, e });
 }
 
@@ -128,10 +149,13 @@ export function decodeLedger(text: string | undefined): Map<string, LedgerEntry>
   try {
     const o = JSON.parse(text) as { v?: unknown; e?: unknown };
     if (o.v !== 1 || o.e === null || typeof o.e !== "object") return out;
-    const list = Object.entries(o.e as Record<string, unknown>)
-      .filter((x): x is [string, number] => typeof x[1] === "number" && Number.isFinite(x[1]))
-      .sort((a, b) => a[1] - b[1]);
-    for (const [k, s] of list.slice(-MAX_ENTRIES)) out.set(k, { firedMs: s * 1000 });
+    const list: [string, LedgerEntry][] = [];
+    for (const [k, v] of Object.entries(o.e as Record<string, unknown>)) {
+      if (typeof v === "number" && Number.isFinite(v)) list.push([k, { firedMs: v * 1000 }]);
+      else if (Array.isArray(v) && typeof v[0] === "number" && Number.isFinite(v[0]) && typeof v[1] === "string" && typeof v[2] === "string") list.push([k, { firedMs: v[0] * 1000, workload: v[1], reason: v[2] }]);
+    }
+    list.sort((a, b) => a[1].firedMs - b[1].firedMs);
+    for (const [k, entry] of list.slice(-MAX_ENTRIES)) out.set(k, entry);
   } catch {
     // a foreign or damaged annotation: start empty
   }

@@ -60,7 +60,10 @@ interface Tracking {
   /** Pods in trouble for this incident; it resolves when none is left and a pod of the workload ran well. */
   readonly troubled: Set<string>;
   healthySeen: boolean;
-  finding: Finding;
+  /** The latest finding; absent for an incident a previous leader reported whose pods this one has not seen in trouble. */
+  finding: Finding | undefined;
+  /** When that leader reported it. */
+  readonly firedMs?: number | undefined;
 }
 
 const workloadKey = (w: Finding["workload"]): string => `${w.namespace ?? ""}/${w.kind}/${w.name}`;
@@ -176,6 +179,14 @@ export class KubernetesSource {
     ledger.load(ledgerEntries);
     const term = new Term(this.now(), ledger);
     this.term = term;
+    // Pod incidents another leader reported stay open here: a pod of theirs that runs well resolves them.
+    for (const [fp, e] of ledger.entriesView()) {
+      if (e.workload === undefined || e.reason === undefined || !POD_RESOLVABLE.has(e.reason as Finding["reason"])) continue;
+      term.incidents.set(fp, { reason: e.reason as Finding["reason"], workloadKey: e.workload, troubled: new Set(), healthySeen: false, finding: undefined, firedMs: e.firedMs });
+      let set = term.byWorkload.get(e.workload);
+      if (set === undefined) term.byWorkload.set(e.workload, (set = new Set()));
+      set.add(fp);
+    }
     this.outbox = [];
     const c = this.deps.config;
     const namespaces = exactNamespaces(c.namespaces) ?? [undefined];
@@ -311,7 +322,7 @@ export class KubernetesSource {
       if (t === undefined || !POD_RESOLVABLE.has(t.reason)) continue;
       t.troubled.delete(pod.uid);
       t.healthySeen = true;
-      if (t.troubled.size === 0) this.resolveTracked(term, fp, t);
+      if (t.troubled.size === 0) this.resolveTracked(term, fp, t, pod);
     }
   }
 
@@ -425,7 +436,8 @@ export class KubernetesSource {
       return;
     }
     this.track(term, f, fp);
-    if (term.ledger.fire(fp, now)) this.emit(term, f, fp, "FIRING");
+    const about = POD_RESOLVABLE.has(f.reason) ? { workload: workloadKey(f.workload), reason: f.reason } : undefined;
+    if (term.ledger.fire(fp, now, about)) this.emit(term, f, fp, "FIRING");
     else m?.watchSuppressed.inc({ reason: f.reason, why: "rate_limited" });
   }
 
@@ -455,11 +467,35 @@ export class KubernetesSource {
     if (set !== undefined && set.size === 0) term.byWorkload.delete(t.workloadKey);
   }
 
-  private resolveTracked(term: Term, fp: string, t: Tracking): void {
+  private resolveTracked(term: Term, fp: string, t: Tracking, recovered?: PodP): void {
     this.untrack(term, fp, t);
     if (!term.ledger.resolve(fp)) return;
-    const f = t.finding;
-    this.emit(term, { ...f, status: "RESOLVED", eventType: "Normal", description: `Running and ready again (no restart for ${Math.round(this.deps.config.resolveDelay / 1000)} s).` }, fp, "RESOLVED");
+    const description = `Running and ready again (no restart for ${Math.round(this.deps.config.resolveDelay / 1000)} s).`;
+    if (t.finding !== undefined) {
+      this.emit(term, { ...t.finding, status: "RESOLVED", eventType: "Normal", description }, fp, "RESOLVED");
+      return;
+    }
+    // Reported by an earlier leader: all that is known is the workload, the reason and the pod that now runs well.
+    const [namespace = "", kind = "Pod", ...rest] = t.workloadKey.split("/");
+    const name = rest.join("/");
+    const pod = recovered;
+    this.emit(
+      term,
+      {
+        reason: t.reason,
+        status: "RESOLVED",
+        source: "kubernetes",
+        subject: pod !== undefined ? { kind: "Pod", name: pod.name, namespace: pod.namespace, node: pod.node, labels: pod.labels } : { kind, name, namespace, labels: {} },
+        workload: { kind, name, namespace },
+        title: `${kind} ${namespace}/${name} recovered from ${t.reason}`,
+        description,
+        startsMs: t.firedMs ?? this.now(),
+        eventType: "Normal",
+        ignore: false,
+      },
+      fp,
+      "RESOLVED",
+    );
   }
 
   private emit(term: Term, f: Finding, fp: string, status: "FIRING" | "RESOLVED"): void {

@@ -39,33 +39,33 @@ _kubecano_options() {
 # What an option's value is (file, dir, destinations, text, choices ...); nothing for a flag.
 _kubecano_value() {
   case "$1:$2" in
-    'listen':--tls-cert) echo 'file' ;;
-    'listen':--tls-key) echo 'file' ;;
-    'listen':--kubeconfig) echo 'file' ;;
-    'watch':--kubeconfig) echo 'file' ;;
-    'replay':--kubeconfig) echo 'file' ;;
-    'tui':--kubeconfig) echo 'file' ;;
     'listen':--host) echo 'text' ;;
     'listen':--port) echo 'text' ;;
+    'listen':--state-dir) echo 'dir' ;;
     'listen':--shutdown-grace) echo 'text' ;;
+    'listen':--tls-cert) echo 'file' ;;
+    'listen':--tls-key) echo 'file' ;;
+    'listen':--record) echo 'dir' ;;
+    'listen':--kubeconfig) echo 'file' ;;
     'listen':--context) echo 'text' ;;
     'listen':-n|'listen':--namespace) echo 'text' ;;
     'watch':-n|'watch':--namespace) echo 'text' ;;
+    'watch':--kubeconfig) echo 'file' ;;
     'watch':--context) echo 'text' ;;
+    'watch':-o|'watch':--output) echo 'choices text json' ;;
+    'watch':--state-dir) echo 'dir' ;;
+    'replay':-o|'replay':--output) echo 'choices text json slack' ;;
+    'replay':--kubeconfig) echo 'file' ;;
     'replay':--context) echo 'text' ;;
     'tui':--url) echo 'text' ;;
     'tui':--token) echo 'text' ;;
     'tui':--context) echo 'text' ;;
     'tui':-n|'tui':--namespace) echo 'text' ;;
+    'tui':--kubeconfig) echo 'file' ;;
     'tui':--limit) echo 'text' ;;
-    'deliveries':--limit) echo 'text' ;;
-    'listen':--state-dir) echo 'dir' ;;
-    'listen':--record) echo 'dir' ;;
-    'watch':--state-dir) echo 'dir' ;;
     'deliveries':--state-dir) echo 'dir' ;;
-    'watch':-o|'watch':--output) echo 'choices text json' ;;
-    'replay':-o|'replay':--output) echo 'choices text json slack' ;;
     'deliveries':--state) echo 'choices pending dead all done' ;;
+    'deliveries':--limit) echo 'text' ;;
     *:-c|*:--config) echo 'file' ;;
     *:--log-level) echo 'choices trace debug info warn error fatal silent' ;;
     *:--log-format) echo 'choices json pretty' ;;

@@ -314,11 +314,11 @@ Examples:
     .addHelpText(
       "after",
       `
-Install:
-  bash  $ source <(kubecano completion bash)                        # in ~/.bashrc
-        $ kubecano completion bash > ~/.local/share/bash-completion/completions/kubecano
-  zsh   $ kubecano completion zsh > "\${fpath[1]}/_kubecano"         # then start a new shell
-  fish  $ kubecano completion fish > ~/.config/fish/completions/kubecano.fish
+Examples:
+  $ kubecano completion bash > ~/.local/share/bash-completion/completions/kubecano   # bash
+  $ source <(kubecano completion bash)                                               # or in ~/.bashrc
+  $ kubecano completion zsh > "\${fpath[1]}/_kubecano"                                # zsh, then start a new shell
+  $ kubecano completion fish > ~/.config/fish/completions/kubecano.fish              # fish
 
 Destination names (kubecano test-destination <TAB>) come from the config in use when you
 press TAB: --config on the line, KUBECANO_CONFIG, or the config found in the current directory.`,

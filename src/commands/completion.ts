@@ -143,21 +143,13 @@ function tables(root: CommandSpec, fn: string, withDescriptions: boolean): strin
   out.push("  esac", "}", "");
   out.push("# What an option's value is (file, dir, destinations, text, choices ...); nothing for a flag.");
   out.push(`${fn}_value() {`, '  case "$1:$2" in');
-  const patterns = new Map<string, string[]>();
-  for (const c of cmds) {
-    for (const o of c.options) {
-      if (o.value === undefined) continue;
-      // The program's options apply under every command.
-      const where = c === root ? "*" : sq(c.path.join(" "));
-      const pattern = o.flags.map((f) => `${where}:${f}`).join("|");
-      const k = kindWord(o.value);
-      patterns.set(k, [...(patterns.get(k) ?? []), pattern]);
-    }
+  // The program's options apply under every command (`*`); case takes the first match, so they come last.
+  const rows = cmds.flatMap((c) =>
+    c.options.flatMap((o) => (o.value === undefined ? [] : [{ where: c === root ? "*" : sq(c.path.join(" ")), flags: o.flags, kind: kindWord(o.value) }])),
+  );
+  for (const r of [...rows.filter((x) => x.where !== "*"), ...rows.filter((x) => x.where === "*")]) {
+    out.push(`    ${r.flags.map((f) => `${r.where}:${f}`).join("|")}) echo ${sq(r.kind)} ;;`);
   }
-  // Specific command paths before the program-wide `*` patterns.
-  const entries = [...patterns.entries()].flatMap(([k, ps]) => ps.map((p) => ({ k, p })));
-  entries.sort((a, b) => Number(a.p.startsWith("*")) - Number(b.p.startsWith("*")));
-  for (const { k, p } of entries) out.push(`    ${p}) echo ${sq(k)} ;;`);
   out.push("  esac", "}", "");
   out.push("# What a command's positional arguments are.");
   out.push(`${fn}_arguments() {`, "  case $1 in");
@@ -439,7 +431,8 @@ function fishScript(name: string, root: CommandSpec): string {
     for (const s of c.commands) out.push(`complete -c ${name}${cond} -a ${fq(s.path.at(-1)!)} -d ${fq(s.description)}`);
     // The program's options are valid everywhere (--version only before a command).
     for (const o of c.options) out.push(optionLine(o, c === root && !o.flags.includes("--version") && !o.flags.includes("--help") ? "" : cond));
-    if (c.args !== undefined && c.args.kind !== "text") out.push(`complete -c ${name}${cond}${valueArgs(c.args).replace(" -r", "")}`);
+    // A positional file is offered as files, without -r (that is for option values).
+    if (c.args !== undefined && c.args.kind !== "text") out.push(`complete -c ${name}${cond}${c.args.kind === "file" ? " -F" : valueArgs(c.args)}`);
   }
   return `${out.join("\n")}\n`;
 }

@@ -60,6 +60,7 @@ export async function tui(opts: TuiOptions, io: Io): Promise<number> {
       throw e;
     }
     if (interactive) {
+      await import("../tui/ink-env.js"); // before ink and React load (see there)
       const { runTui } = await import("../tui/run.js");
       const stdin = opts.stdin ?? process.stdin;
       const stats = io.env["KUBECANO_TUI_STATS"];

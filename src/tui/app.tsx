@@ -1,8 +1,8 @@
 import { Chalk } from "chalk";
 import { Box, Text, useApp, useInput, useStdin, useStdout, type Key } from "ink";
-import { useEffect, useMemo, useRef, useState, type ReactNode } from "react";
+import { Fragment, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { SEVERITIES } from "../core/severity.js";
-import { columns, connectionText, countersText, detailLines, filterText, fit, rowCells, SEVERITY_COLOR, type Columns } from "./format.js";
+import { columns, connectionText, countersParts, detailLines, filterText, fit, rowCells, SEVERITY_COLOR, type Columns } from "./format.js";
 import { INITIAL_UI, reduceKey, selectedIndex, type UiState } from "./keys.js";
 import type { LogRing } from "./log-ring.js";
 import type { IssueFilter, IssueRow, IssueStore } from "./store.js";
@@ -114,28 +114,48 @@ export function App(props: AppProps): ReactNode {
   const c = store.counters;
   return (
     <Box flexDirection="column" width={width}>
-      <Box>
-        <Text wrap="truncate">
-          <Text bold>kubecano</Text>
-          <Text dimColor> · {props.target} · </Text>
-          <Text color={color ? conn.color : undefined}>{conn.text}</Text>
-          {store.paused ? <Text color={color ? "magenta" : undefined} bold>{`  ❚❚ PAUSED${store.newWhilePaused > 0 ? ` (+${store.newWhilePaused} new)` : ""}`}</Text> : null}
+      <Box height={1}>
+        <Text bold>kubecano</Text>
+        <Text dimColor>{` · ${props.target} · `}</Text>
+        <Text color={color ? conn.color : undefined} wrap="truncate">
+          {conn.text}
         </Text>
+        {store.paused ? (
+          <>
+            <Text color={color ? "magenta" : undefined} bold>
+              {store.newWhilePaused > 0 ? "  ❚❚ PAUSED (+" : "  ❚❚ PAUSED"}
+            </Text>
+            {store.newWhilePaused > 0 ? (
+              <Text color={color ? "magenta" : undefined} bold>
+                {`${store.newWhilePaused} new)`}
+              </Text>
+            ) : null}
+          </>
+        ) : null}
       </Box>
       {store.connection.kind === "failed" && store.connection.hint !== undefined ? (
         <Text wrap="truncate" color={color ? "red" : undefined}>
           {`  hint: ${store.connection.hint}`}
         </Text>
       ) : null}
-      <Box>
-        <Text wrap="truncate">
-          {SEVERITIES.map((s) => (
-            <Text key={s} color={color ? SEVERITY_COLOR[s] : undefined}>{`${s} ${c?.bySeverity[s] ?? 0}  `}</Text>
-          ))}
-          <Text dimColor>│ {countersText(c)}</Text>
-        </Text>
+      {/* Clipped rather than wrapped on a narrow terminal. */}
+      <Box height={1} overflow="hidden">
+        {SEVERITIES.map((s) => (
+          <Fragment key={s}>
+            <Fixed color={color ? SEVERITY_COLOR[s] : undefined}>{`${s} `}</Fixed>
+            <Fixed color={color ? SEVERITY_COLOR[s] : undefined}>{String(c?.bySeverity[s] ?? 0)}</Fixed>
+            <Fixed>{"  "}</Fixed>
+          </Fragment>
+        ))}
+        <Fixed dimColor>│</Fixed>
+        {countersParts(c).map(([label, value]) => (
+          <Fragment key={label}>
+            <Fixed dimColor>{label}</Fixed>
+            <Fixed dimColor>{value}</Fixed>
+          </Fragment>
+        ))}
       </Box>
-      <Box height={bodyHeight} flexDirection="column" overflow="hidden">
+      <Box height={bodyHeight} flexDirection="column" overflowY="hidden">
         {help ? (
           <Help />
         ) : view === "detail" ? (
@@ -170,44 +190,75 @@ function IssueList(props: { rows: readonly IssueRow[]; offset: number; selected:
       {visible.length === 0 ? (
         <Text dimColor>{props.total === 0 ? "  No Issues yet: they appear here as kubecano receives them." : "  No Issue matches the filter (esc clears it)."}</Text>
       ) : null}
-      {visible.map((row, i) => {
-        const cells = rowCells(row, props.now);
-        const selected = props.offset + i === props.selected;
-        let where = "";
-        const whereParts: ReactNode[] = [];
-        for (const [k, w] of cells.where.entries()) {
-          const text = `${k > 0 ? " " : ""}${w.text}`;
-          if (where.length + text.length > cols.where) {
-            whereParts.push(<Text key="more" dimColor>{where.length + 1 <= cols.where ? "…" : ""}</Text>);
-            break;
-          }
-          where += text;
-          whereParts.push(
-            <Text key={k} color={color ? w.color : undefined}>
-              {text}
-            </Text>,
-          );
-        }
-        return (
-          <Text key={row.issue.id} wrap="truncate" inverse={selected}>
-            {selected ? "▶ " : "  "}
-            <Text color={color ? SEVERITY_COLOR[row.issue.severity] : undefined} bold>
-              {fit(cells.severity, cols.severity)}
-            </Text>
-            <Text color={color ? (cells.status === "FIRING" ? "red" : "green") : undefined}>{fit(cells.status, cols.status)}</Text>
-            <Text dimColor={!selected}>{fit(cells.age, cols.age)}</Text>
-            <Text>{fit(cells.title, cols.title)}</Text>
-            {cols.subject > 0 ? <Text dimColor={!selected}>{` ${fit(cells.subject, cols.subject)}`}</Text> : null}
-            {cols.where > 0 ? (
-              <>
-                <Text> </Text>
-                {whereParts}
-              </>
-            ) : null}
-          </Text>
-        );
-      })}
+      {visible.map((row, i) => (
+        <Row key={row.issue.id} row={row} selected={props.offset + i === props.selected} cols={cols} now={props.now} color={color} />
+      ))}
     </>
+  );
+}
+
+/**
+ * One line of the list. Each cell is its own Text: ink measures (and caches,
+ * for the life of the process) every distinct string it lays out, so the
+ * cells that change every second (age) or with the selection stay small and
+ * repetitive, and a row's long texts (title, subject) are measured once.
+ */
+function Row(props: { row: IssueRow; selected: boolean; cols: Columns; now: number; color: boolean }): ReactNode {
+  const { row, selected, cols, color } = props;
+  const cells = rowCells(row, props.now);
+  const dim = !selected;
+  let used = 0;
+  const where: ReactNode[] = [];
+  for (const [k, w] of cells.where.entries()) {
+    const text = `${k > 0 ? " " : ""}${w.text}`;
+    if (used + text.length > cols.where) {
+      if (used + 2 <= cols.where) where.push(<Text key="more" dimColor>{" …"}</Text>);
+      break;
+    }
+    used += text.length;
+    where.push(
+      <Text key={k} color={color ? w.color : undefined}>
+        {text}
+      </Text>,
+    );
+  }
+  return (
+    <Box height={1}>
+      <Text inverse={selected}>{selected ? "▶ " : "  "}</Text>
+      <Text inverse={selected} bold color={color ? SEVERITY_COLOR[row.issue.severity] : undefined}>
+        {fit(cells.severity, cols.severity)}
+      </Text>
+      <Text inverse={selected} color={color ? (cells.status === "FIRING" ? "red" : "green") : undefined}>
+        {fit(cells.status, cols.status)}
+      </Text>
+      <Text inverse={selected} dimColor={dim}>
+        {fit(cells.age, cols.age)}
+      </Text>
+      <Text inverse={selected} wrap="truncate">
+        {fit(cells.title, cols.title)}
+      </Text>
+      {cols.subject > 0 ? (
+        <Text inverse={selected} dimColor={dim} wrap="truncate">
+          {` ${fit(cells.subject, cols.subject)}`}
+        </Text>
+      ) : null}
+      {cols.where > 0 ? (
+        <Text inverse={selected} wrap="truncate">
+          {" "}
+          {where}
+        </Text>
+      ) : null}
+    </Box>
+  );
+}
+
+/** A Text that keeps its width in a row (the row's last Text gives way instead). */
+function Fixed(props: { children: string; color?: string | undefined; dimColor?: boolean; bold?: boolean }): ReactNode {
+  const { children, ...style } = props;
+  return (
+    <Box flexShrink={0}>
+      <Text {...style}>{children}</Text>
+    </Box>
   );
 }
 
@@ -246,11 +297,25 @@ function Footer(props: { view: View; help: boolean; editing: boolean; filter: Is
     );
   }
   const f = filterText(props.filter);
+  // Counts in Texts of their own (see Row); only the list of keys gives way on a narrow terminal.
   return (
-    <Text wrap="truncate">
-      {f !== "" ? <Text color="cyan">{`filter: ${f} · ${props.shown} of ${props.total} · `}</Text> : <Text dimColor>{`${props.total} Issues · `}</Text>}
-      <Text dimColor>{`↑↓ jk move · ⏎ → open · / filter · s severity · f firing · p pause${props.logs ? " · l log" : ""} · ? help · q quit`}</Text>
-    </Text>
+    <Box height={1}>
+      {f !== "" ? (
+        <>
+          <Fixed color="cyan">{`filter: ${f} · `}</Fixed>
+          <Fixed color="cyan">{String(props.shown)}</Fixed>
+          <Fixed color="cyan">{" of "}</Fixed>
+          <Fixed color="cyan">{String(props.total)}</Fixed>
+          <Fixed color="cyan">{" · "}</Fixed>
+        </>
+      ) : (
+        <>
+          <Fixed dimColor>{String(props.total)}</Fixed>
+          <Fixed dimColor>{" Issues · "}</Fixed>
+        </>
+      )}
+      <Text dimColor wrap="truncate">{`↑↓ jk move · ⏎ → open · / filter · s severity · f firing · p pause${props.logs ? " · l log" : ""} · ? help · q quit`}</Text>
+    </Box>
   );
 }
 

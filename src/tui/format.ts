@@ -102,9 +102,16 @@ export function connectionText(c: ConnectionState, now: number): { text: string;
   }
 }
 
-export function countersText(c: FeedCounters | undefined): string {
-  if (c === undefined) return "received - · sent - · failed - · queued -";
-  return `received ${c.received} · sent ${c.sent} · failed ${c.failed}${c.retried > 0 ? ` · retried ${c.retried}` : ""} · queued ${c.queued}`;
+/** " received 12 · sent 10 · failed 1 · queued 1" as [label, value] pairs (values drawn apart from labels). */
+export function countersParts(c: FeedCounters | undefined): [string, string][] {
+  const v = (n: number | undefined): string => (n === undefined ? "-" : String(n));
+  return [
+    [" received ", v(c?.received)],
+    [" · sent ", v(c?.sent)],
+    [" · failed ", v(c?.failed)],
+    ...(c !== undefined && c.retried > 0 ? [[" · retried ", v(c.retried)] as [string, string]] : []),
+    [" · queued ", v(c?.queued)],
+  ];
 }
 
 export function filterText(f: IssueFilter): string {

@@ -29,6 +29,7 @@ export function inProcessTui(io: Io, color: boolean): InProcessTui {
     io: { stdout: discard, stderr: ring.stream, env: io.env },
     ring,
     async run(hub, target, until) {
+      await import("./ink-env.js"); // before ink and React load (see there)
       const [{ runTui }, { HubFeedSource }] = await Promise.all([import("./run.js"), import("./hub-source.js")]);
       await runTui({
         source: new HubFeedSource(hub),

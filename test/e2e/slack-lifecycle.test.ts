@@ -115,7 +115,7 @@ function roots(slack: SlackFake, fp: string): FakeMessage[] {
 }
 
 describe("an Issue's life in Slack", () => {
-  it("KubePodCrashLooping fires, repeats and resolves: one thread, its root showing RESOLVED, the logs attached in it once", async () => {
+  it("KubePodCrashLooping fires, repeats and resolves: one thread, its root showing RESOLVED, the logs attached in it once; a re-fire links it", async () => {
     const now = new Date();
     const slack = await slackFake();
     const kube = await kubeFake(now);
@@ -158,6 +158,16 @@ describe("an Issue's life in Slack", () => {
     expect(slack.stats().rateLimited).toBe(0);
     expect(slack.stats().errors).toBe(0);
     expect(await metric(l, "kubecano_deliveries_total", { destination: "slack", outcome: "success" })).toBe(3);
+
+    // It fires again later: a new root that links the previous thread; the old root stays as it is.
+    const refire = crashLoopAlert(new Date(now.getTime() + 60 * 60_000), fp);
+    expect((await postAlerts(l.url, refire)).status).toBe(202);
+    await slack.waitFor(() => roots(slack, fp).length === 2, 60_000);
+    await drained(l);
+    const newRoot = roots(slack, fp)[1]!;
+    expect(newRoot.metadata?.event_payload["status"]).toBe("FIRING");
+    expect(JSON.stringify(newRoot.attachments)).toContain(`<${slack.origin}/archives/${slack.channelId}/p${root!.ts.replace(".", "")}|previous occurrence>`);
+    expect(slack.message(slack.channelId, root!.ts)!.edits).toBe(1);
   });
 
   it("a restart on an EMPTY state directory finds the thread in the channel history", async () => {

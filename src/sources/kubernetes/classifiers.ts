@@ -73,8 +73,10 @@ export const POD_RESOLVABLE: ReadonlySet<WatchReason> = new Set<WatchReason>(["C
 
 const recent = (ms: number | undefined, ctx: ClassifyContext): boolean => ms === undefined || ms >= ctx.startedMs - ctx.lookbackMs;
 
+const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+
 function at(ms: number | undefined): string {
-  return ms === undefined ? "" : ` at ${new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z")}`;
+  return ms === undefined ? "" : ` at ${iso(ms)}`;
 }
 
 function exitText(t: NonNullable<ContainerP["lastTerm"]>): string {
@@ -129,7 +131,7 @@ export function classifyPod(prev: PodP | undefined, cur: PodP, ctx: ClassifyCont
         : `Container ${c.name} of pod ${who} was OOMKilled`;
       const lines = [
         `Container ${c.name}${c.init ? " (init)" : ""} restarted ${c.restarts} time${c.restarts === 1 ? "" : "s"}${last !== undefined ? `; the last instance ended ${exitText(last)}${at(last.finishedMs)}` : ""}.`,
-        ...(oom ? ["It was killed for using more memory than its limit."] : []),
+        ...(oom ? ["The kernel's OOM killer stopped it: it used more memory than its limit allows, or the node ran out of memory."] : []),
         ...(crashLooping && c.waiting?.message !== undefined ? [c.waiting.message] : []),
         ...(last?.message !== undefined ? [last.message] : []),
       ];
@@ -289,10 +291,10 @@ export function classifyNode(cur: NodeP, ctx: ClassifyContext): Finding | undefi
     ignore: cur.ignore,
   };
   if (r.status === "True") {
-    return { ...base, status: "RESOLVED", eventType: "Normal", title: `Node ${cur.name} is ready again`, description: `Ready since${at(r.sinceMs)}.`.replace("since at", "since") };
+    return { ...base, status: "RESOLVED", eventType: "Normal", title: `Node ${cur.name} is ready again`, description: r.sinceMs !== undefined ? `Ready since ${iso(r.sinceMs)}.` : "Ready." };
   }
   const lines = [
-    `Ready is ${r.status}${r.reason !== undefined ? ` (${r.reason})` : ""}${r.sinceMs !== undefined ? ` since ${new Date(r.sinceMs).toISOString().replace(/\.\d{3}Z$/, "Z")}` : ""}.`,
+    `Ready is ${r.status}${r.reason !== undefined ? ` (${r.reason})` : ""}${r.sinceMs !== undefined ? ` since ${iso(r.sinceMs)}` : ""}.`,
     ...(r.message !== undefined ? [r.message] : []),
     ...(cur.pressures.length > 0 ? [`Pressure: ${cur.pressures.join(", ")}.`] : []),
     ...(cur.unschedulable ? ["The node is cordoned."] : []),

@@ -103,7 +103,8 @@ export class KubernetesSource {
   private ticker: NodeJS.Timeout | undefined;
   private started = false;
   private lastSinkProblem: string | undefined;
-  private resubmitTimer: NodeJS.Timeout | undefined;
+  /** Ends the wait before Issues are offered again to a sink that refused them. */
+  private wakeResubmit: (() => void) | undefined;
 
   constructor(private readonly deps: SourceDeps) {
     this.filter = new NoiseFilter(deps.config);
@@ -139,7 +140,7 @@ export class KubernetesSource {
     if (!this.started) return;
     this.started = false;
     if (this.ticker !== undefined) clearInterval(this.ticker);
-    if (this.resubmitTimer !== undefined) clearTimeout(this.resubmitTimer);
+    this.wakeResubmit?.();
     const term = this.term;
     if (term !== undefined) await Promise.all(term.watchers.map((w) => w.stop()));
     if (this.outbox.length > 0 || this.flushing !== undefined) {
@@ -609,8 +610,13 @@ export class KubernetesSource {
       const wait = this.deps.resubmitMs ?? Math.min(5_000, (outcome.retryAfterSeconds ?? 5) * 1000);
       if (!this.started) return;
       await new Promise<void>((resolve) => {
-        this.resubmitTimer = setTimeout(resolve, wait);
+        const t = setTimeout(resolve, wait);
+        this.wakeResubmit = () => {
+          clearTimeout(t);
+          resolve();
+        };
       });
+      this.wakeResubmit = undefined;
       if (!this.started) return;
     }
   }

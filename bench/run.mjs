@@ -13,8 +13,11 @@ import * as enrich from "./enrich.mjs";
 import * as ingest from "./ingest.mjs";
 import * as startup from "./startup.mjs";
 import * as watch from "./watch.mjs";
+import * as slackStorm from "./slack-storm.mjs";
+import * as tui from "./tui.mjs";
+import * as recovery from "./recovery.mjs";
 
-const BENCHMARKS = { startup, ingest, enrich, watch };
+const BENCHMARKS = { startup, ingest, recovery, enrich, watch, "slack-storm": slackStorm, tui };
 
 const { values } = parseArgs({
   options: {
@@ -47,6 +50,9 @@ if (values.help) {
       startup: { runs: 5, warmups: 1 },
       enrich: { alerts: 60, warmup: 10, e2e: 15, e2eWarmup: 3 },
       watch: { pods: 1_000, events: 5_000, rounds: 1 },
+      "slack-storm": { quiet: "5s" },
+      tui: { seconds: 10 },
+      recovery: { deliveries: 2_000 },
     };
     const summary = [];
     for (const n of names) {

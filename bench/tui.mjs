@@ -187,7 +187,13 @@ async function runTui(o, dir) {
       await new Promise((r) => setTimeout(r, 20));
     }
     const samples = cpu.stop();
-    const after = statsAt();
+    // The UI writes its stats once a second: read a copy written after the catch-up.
+    const caughtAt = Date.now();
+    let after = statsAt();
+    for (let i = 0; i < 30 && !((after.at ?? 0) > caughtAt); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = statsAt();
+    }
     const wallS = (samples.at(-1).t - samples[0].t) / 1000;
     tmux("send-keys", "-t", "bench", "q");
     return {

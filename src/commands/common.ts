@@ -3,6 +3,7 @@ import type { GlobalOptions, Io } from "../cli.js";
 import { loadConfig, type LoadedConfig } from "../config/load.js";
 import { makeScrubber } from "../config/redact.js";
 import { createLogger, type Logger } from "../observability/logger.js";
+import type { InProcessTui } from "../tui/in-process.js";
 
 export interface CommandContext {
   readonly loaded: LoadedConfig;
@@ -32,4 +33,38 @@ export function chalkFor(stream: { isTTY?: boolean }, opts: Pick<GlobalOptions, 
 
 export function describeConfigSource(loaded: LoadedConfig): string {
   return loaded.filepath ?? "embedded default (no config file found: printing Issues to the terminal)";
+}
+
+/**
+ * Runs a long-lived command (listen, watch) with `--tui`: the terminal UI in
+ * the same process, the command's logs (pretty, uncoloured) in its pane and
+ * its other output kept away from the screen; the terminal is given back
+ * however the command ends. Without `--tui` the command runs as it is.
+ */
+export async function withInProcessTui<O extends GlobalOptions & { readonly tui?: boolean }>(
+  opts: O,
+  io: Io,
+  run: (opts: O, io: Io, ui: InProcessTui | undefined) => Promise<number>,
+): Promise<number> {
+  if (opts.tui !== true) return run(opts, io, undefined);
+  const { inProcessTui } = await import("../tui/in-process.js");
+  const ui = inProcessTui(io, opts.color && io.env["NO_COLOR"] === undefined);
+  try {
+    return await run({ ...opts, logFormat: opts.logFormat ?? "pretty", color: false }, ui.io, ui);
+  } finally {
+    ui.release();
+  }
+}
+
+/** The first SIGINT or SIGTERM; the handlers are removed once it came, so a second signal is the caller's to handle. */
+export function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (s: NodeJS.Signals): void => {
+      process.off("SIGINT", on);
+      process.off("SIGTERM", on);
+      resolve(s);
+    };
+    process.on("SIGINT", on);
+    process.on("SIGTERM", on);
+  });
 }

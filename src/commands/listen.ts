@@ -14,7 +14,7 @@ import type { InProcessTui } from "../tui/in-process.js";
 import { createServer } from "../server/http.js";
 import { Recorder } from "../server/record.js";
 import { VERSION } from "../version.js";
-import { commandContext, describeConfigSource } from "./common.js";
+import { commandContext, describeConfigSource, waitForSignal, withInProcessTui } from "./common.js";
 import { createPipeline, type ClusterFlags } from "./setup.js";
 import type { KubernetesSource } from "../sources/kubernetes/source.js";
 import { pipelineSink, startKubernetesSource, watchSetup, type WatchFlags } from "./watch.js";
@@ -46,14 +46,7 @@ export interface ListenOptions extends GlobalOptions, ClusterFlags, WatchFlags {
  * deliveries for the grace period, leave the rest in the store, close.
  */
 export async function listen(opts: ListenOptions, io: Io): Promise<number> {
-  if (opts.tui !== true) return listenWith(opts, io, undefined);
-  const { inProcessTui } = await import("../tui/in-process.js");
-  const ui = inProcessTui(io, opts.color && io.env["NO_COLOR"] === undefined);
-  try {
-    return await listenWith({ ...opts, logFormat: opts.logFormat ?? "pretty", color: false }, ui.io, ui);
-  } finally {
-    ui.release();
-  }
+  return withInProcessTui(opts, io, listenWith);
 }
 
 async function listenWith(opts: ListenOptions, io: Io, ui: InProcessTui | undefined): Promise<number> {
@@ -238,16 +231,4 @@ function listenError(e: unknown, host: string, port: number): unknown {
   // Any OpenSSL error here comes from the certificate or key (e.g. ERR_OSSL_UNSUPPORTED for a file that is no key at all).
   if (code === "ERR_SSL_NO_START_LINE" || (typeof code === "string" && code.startsWith("ERR_OSSL")) || /PEM|certificate|key/i.test(String((e as Error).message))) return new InputError(`cannot serve TLS: ${(e as Error).message}`, "check that --tls-cert and --tls-key are PEM files that belong together");
   return e;
-}
-
-function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (s: NodeJS.Signals): void => {
-      process.off("SIGINT", on);
-      process.off("SIGTERM", on);
-      resolve(s);
-    };
-    process.on("SIGINT", on);
-    process.on("SIGTERM", on);
-  });
 }

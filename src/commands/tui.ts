@@ -2,7 +2,7 @@ import type { GlobalOptions, Io } from "../cli.js";
 import { ExitCode, InputError, OperationError } from "../errors.js";
 import { FeedFatalError, HttpFeedClient, describeNetworkError } from "../tui/feed-client.js";
 import { followLines, printSnapshot } from "../tui/lines.js";
-import { chalkFor } from "./common.js";
+import { chalkFor, waitForSignal } from "./common.js";
 
 export interface TuiOptions extends GlobalOptions {
   /** The daemon's URL (--url, KUBECANO_URL). */
@@ -98,16 +98,4 @@ export async function tui(opts: TuiOptions, io: Io): Promise<number> {
   } finally {
     await forward?.close();
   }
-}
-
-function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (s: NodeJS.Signals): void => {
-      process.off("SIGINT", on);
-      process.off("SIGTERM", on);
-      resolve(s);
-    };
-    process.on("SIGINT", on);
-    process.on("SIGTERM", on);
-  });
 }

@@ -23,7 +23,7 @@ import type { WatchConfig } from "../sources/kubernetes/config.js";
 import { LeaderElector } from "../sources/kubernetes/leader.js";
 import { KubernetesSource, type SinkOutcome } from "../sources/kubernetes/source.js";
 import { VERSION } from "../version.js";
-import { chalkFor, commandContext, describeConfigSource } from "./common.js";
+import { chalkFor, commandContext, describeConfigSource, waitForSignal, withInProcessTui } from "./common.js";
 import { createPipeline } from "./setup.js";
 
 /** The flags `watch` and `listen --watch` share. */
@@ -157,15 +157,8 @@ type Mode = "print" | "send" | "dry-run";
  * would get. Runs until SIGINT or SIGTERM.
  */
 export async function watch(opts: WatchOptions, io: Io): Promise<number> {
-  if (opts.tui !== true) return watchWith(opts, io, undefined);
-  if (opts.dryRun === true) throw new InputError("--tui and --dry-run exclude each other", "--tui shows Issues as they are printed or sent; --dry-run prints what each destination would get");
-  const { inProcessTui } = await import("../tui/in-process.js");
-  const ui = inProcessTui(io, opts.color && io.env["NO_COLOR"] === undefined);
-  try {
-    return await watchWith({ ...opts, logFormat: opts.logFormat ?? "pretty", color: false }, ui.io, ui);
-  } finally {
-    ui.release();
-  }
+  if (opts.tui === true && opts.dryRun === true) throw new InputError("--tui and --dry-run exclude each other", "--tui shows Issues as they are printed or sent; --dry-run prints what each destination would get");
+  return withInProcessTui(opts, io, watchWith);
 }
 
 async function watchWith(opts: WatchOptions, io: Io, ui: InProcessTui | undefined): Promise<number> {
@@ -306,16 +299,4 @@ async function dryRun(loaded: LoadedConfig, watchConfig: WatchConfig, opts: Watc
     await closeDestinations(destinations);
   }
   return ExitCode.OK;
-}
-
-function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (s: NodeJS.Signals): void => {
-      process.off("SIGINT", on);
-      process.off("SIGTERM", on);
-      resolve(s);
-    };
-    process.on("SIGINT", on);
-    process.on("SIGTERM", on);
-  });
 }

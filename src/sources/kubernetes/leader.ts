@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import type { Logger } from "../../observability/logger.js";
 import { KubeApiError, type KubeApiLike } from "./api.js";
 import { decodeLedger, type LedgerEntry } from "./noise.js";
+import { Pause } from "./pause.js";
 
 /**
  * Leader election on a coordination.k8s.io/v1 Lease, by client-go's rules
@@ -80,7 +81,7 @@ export class LeaderElector {
   private leading = false;
   private stopped = true;
   private loopDone: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private readonly pause = new Pause();
   private callbacks: LeaderCallbacks | undefined;
   /** The record last read and when (our clock) it was first seen as it is. */
   private observed: { record: LeaseRecord; at: number } | undefined;
@@ -141,7 +142,7 @@ export class LeaderElector {
     if (!this.leading) return Promise.resolve(false);
     const gen = ++this.requested;
     const p = new Promise<boolean>((resolve) => this.waiters.push({ gen, resolve }));
-    this.wake?.();
+    this.pause.wake();
     return p;
   }
 
@@ -149,7 +150,7 @@ export class LeaderElector {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.wake?.();
+    this.pause.wake();
     // A Lease request in flight is bounded by its own timeout; do not wait longer than that for it.
     await bounded(this.loopDone, this.leaseTimeoutMs() + 500);
     if (this.leading) {
@@ -182,18 +183,7 @@ export class LeaderElector {
   }
 
   private sleep(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wake = undefined;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        this.wake = undefined;
-        resolve();
-      };
-    });
+    return this.stopped ? Promise.resolve() : this.pause.sleep(ms);
   }
 
   private async loop(): Promise<void> {

@@ -10,6 +10,7 @@ import type { LeaderElector } from "./leader.js";
 import { encodeLedger, exactNamespaces, IncidentLedger, NoiseFilter, type LedgerEntry } from "./noise.js";
 import { keepVersion, projectEvent, projectHelmSecret, projectJob, projectNode, projectPod, type EventP, type HelmP, type JobP, type NodeP, type PodP } from "./projections.js";
 import { ResourceWatcher, type Change, type Kept, type Tracked, type WatcherOptions, type WatcherStatus, type WatchSpec } from "./watch.js";
+import { Pause } from "./pause.js";
 
 /**
  * The Kubernetes source: (leader election →) watchers → classifiers → noise
@@ -103,8 +104,8 @@ export class KubernetesSource {
   private ticker: NodeJS.Timeout | undefined;
   private started = false;
   private lastSinkProblem: string | undefined;
-  /** Ends the wait before Issues are offered again to a sink that refused them. */
-  private wakeResubmit: (() => void) | undefined;
+  /** The wait before Issues are offered again to a sink that refused them; stop() ends it. */
+  private readonly resubmitPause = new Pause();
 
   constructor(private readonly deps: SourceDeps) {
     this.filter = new NoiseFilter(deps.config);
@@ -140,7 +141,7 @@ export class KubernetesSource {
     if (!this.started) return;
     this.started = false;
     if (this.ticker !== undefined) clearInterval(this.ticker);
-    this.wakeResubmit?.();
+    this.resubmitPause.wake();
     const term = this.term;
     if (term !== undefined) await Promise.all(term.watchers.map((w) => w.stop()));
     if (this.outbox.length > 0 || this.flushing !== undefined) {
@@ -609,14 +610,7 @@ export class KubernetesSource {
       this.lastSinkProblem = outcome.message;
       const wait = this.deps.resubmitMs ?? Math.min(5_000, (outcome.retryAfterSeconds ?? 5) * 1000);
       if (!this.started) return;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, wait);
-        this.wakeResubmit = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      this.wakeResubmit = undefined;
+      await this.resubmitPause.sleep(wait);
       if (!this.started) return;
     }
   }

@@ -1,5 +1,6 @@
 import type { Logger } from "../../observability/logger.js";
 import { KubeApiError, statusObjectError, type KubeApiLike, type WatchStream } from "./api.js";
+import { Pause } from "./pause.js";
 
 /**
  * A supervised list+watch of one resource: kubecano's own, not client-node's
@@ -110,7 +111,7 @@ export class ResourceWatcher<P extends Tracked, S extends Kept> {
   private retryAt: number | undefined;
   private loop: Promise<void> | undefined;
   private stream: { abort(): void } | undefined;
-  private wake: (() => void) | undefined;
+  private readonly pause = new Pause();
   private readonly now: () => number;
   private readonly backoff: { initialMs: number; maxMs: number; healthyAfterMs: number };
 
@@ -145,7 +146,7 @@ export class ResourceWatcher<P extends Tracked, S extends Kept> {
   async stop(): Promise<void> {
     this.stopped = true;
     this.stream?.abort();
-    this.wake?.();
+    this.pause.wake();
     await this.loop;
     this.state = "stopped";
   }
@@ -239,18 +240,7 @@ export class ResourceWatcher<P extends Tracked, S extends Kept> {
   }
 
   private sleep(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wake = undefined;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        this.wake = undefined;
-        resolve();
-      };
-    });
+    return this.stopped ? Promise.resolve() : this.pause.sleep(ms);
   }
 
   private emit(change: Change<P, S>): void {

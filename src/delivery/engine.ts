@@ -91,6 +91,9 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
   private readonly shutdown = new AbortController();
   private idleWaiters: (() => void)[] = [];
   private poll: NodeJS.Timeout | undefined;
+  /** Attempts in flight (destinations and processing), aborted together by stop(). */
+  private readonly live = new Set<Attempt>();
+  private internalsCache: EngineInternals | undefined;
 
   constructor(private readonly opts: EngineOptions) {
     super();
@@ -219,12 +222,13 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
     if (this.poll !== undefined) clearInterval(this.poll);
     this.poll = undefined;
     this.shutdown.abort(new Error("kubecano is shutting down"));
+    for (const a of [...this.live]) a.abort(this.shutdown.signal.reason);
     for (const w of this.allWorkers()) w.stop();
   }
 
-  /** @internal used by workers */
+  /** @internal used by workers. Built once: workers read it several times per attempt. */
   get internals(): EngineInternals {
-    return {
+    return (this.internalsCache ??= {
       store: this.opts.store,
       config: this.opts.config,
       log: this.opts.log,
@@ -240,7 +244,8 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
         this.idleWaiters = [];
         for (const w of waiters) w();
       },
-    };
+      attempt: (timeoutMs: number) => new Attempt(timeoutMs, this.shutdown.signal, this.live),
+    });
   }
 
   private updateDepth(): void {
@@ -261,6 +266,8 @@ interface EngineInternals {
   readonly logOnce: LogOnce;
   emitDelivery(e: DeliveryEvent): void;
   settledOne(): void;
+  /** Starts one attempt's deadline and cancellation; call its release() when the attempt ends. */
+  attempt(timeoutMs: number): Attempt;
 }
 
 /** Scheduling shared by the stages: take due work up to a concurrency, sleep until the next is due. */
@@ -351,12 +358,13 @@ class ProcessWorker extends BaseWorker {
 
   private async run({ delivery, issue }: ClaimedDelivery): Promise<void> {
     const { store, log, shutdownSignal, now, config, random, logOnce } = this.engine.internals;
-    const { signal, timedOut, release } = attemptSignal(this.settings.timeoutMs, shutdownSignal);
+    const scope = this.engine.internals.attempt(this.settings.timeoutMs);
+    const timedOut = (): boolean => scope.timedOut;
     const started = performance.now();
     try {
       let result: Processed;
       try {
-        result = await raceAbort(this.processor.process(issue, signal), signal);
+        result = await scope.race(this.processor.process(issue, scope.signal));
       } catch (e) {
         if (shutdownSignal.aborted) {
           safely(log, () => store.release(delivery));
@@ -375,7 +383,7 @@ class ProcessWorker extends BaseWorker {
         safely(log, () => store.retry(delivery, now() + delay, errorMessage(e)));
       }
     } finally {
-      release();
+      scope.release();
       this.engine.internals.metrics?.enrichmentDuration.observe((performance.now() - started) / 1000);
     }
   }
@@ -424,7 +432,8 @@ class Worker extends BaseWorker {
     const { store, config, log, now, random, shutdownSignal, logOnce } = this.engine.internals;
     const m = this.m;
     const attempt = delivery.attempts + 1;
-    const { signal, timedOut, release } = attemptSignal(config.attemptTimeout, shutdownSignal);
+    const scope = this.engine.internals.attempt(config.attemptTimeout);
+    const timedOut = (): boolean => scope.timedOut;
     const started = performance.now();
     const attemptStartedAt = now();
     const dlog = this.log;
@@ -432,10 +441,11 @@ class Worker extends BaseWorker {
     try {
       let result: SendResult | undefined;
       if (delivery.inDoubtSince !== undefined && this.destination.findExisting !== undefined) {
-        result = await raceAbort(this.destination.findExisting(issue, { since: delivery.inDoubtSince, signal, log: dlog, deferrable: true }), signal);
+        result = await scope.race(this.destination.findExisting(issue, { since: delivery.inDoubtSince, get signal() { return scope.signal; }, log: dlog, deferrable: true }));
         if (result !== undefined) dlog.info({ ...at, remoteId: result.remoteId }, `an attempt interrupted by a restart had already reached ${this.name}: not sending it again`);
       }
-      result ??= await raceAbort(this.destination.send(issue, { signal, attempt, log: dlog, deferrable: true }), signal);
+      // The signal is made on first read (a destination that never looks, like console, costs none).
+      result ??= await scope.race(this.destination.send(issue, { get signal() { return scope.signal; }, attempt, log: dlog, deferrable: true }));
       store.complete(delivery, result.remoteId);
       m.success?.inc();
       span?.setAttribute("kubecano.delivery.outcome", "success");
@@ -478,7 +488,7 @@ class Worker extends BaseWorker {
         this.engine.internals.emitDelivery({ ...base, outcome: "failed", error: why });
       }
     } finally {
-      release();
+      scope.release();
       m.duration?.observe((performance.now() - started) / 1000);
     }
   }
@@ -496,52 +506,81 @@ export function toDeliveryError(e: unknown, timedOut: boolean, timeoutMs: number
 }
 
 /**
- * The abort signal of one attempt: it aborts when the attempt times out or
- * kubecano shuts down, and `release` must be called when the attempt ends.
- * A plain controller and timer rather than AbortSignal.any([AbortSignal.timeout(),
- * shutdown]): on Node 20 that pair costs several times more per attempt and
- * keeps every attempt's signals and timer alive for the whole timeout (30 s by
- * default), tens of thousands of live objects during an alert storm.
+ * One attempt's deadline and cancellation: it aborts when the attempt times
+ * out or kubecano shuts down (DeliveryEngine.stop aborts the live ones), and
+ * `release` must be called when the attempt ends. A plain timer rather than
+ * AbortSignal.any([AbortSignal.timeout(), shutdown]): on Node 20 that pair
+ * costs several times more per attempt and keeps every attempt's signals and
+ * timer alive for the whole timeout (30 s by default), tens of thousands of
+ * live objects during an alert storm. For the same reason of cost per
+ * webhook, the AbortSignal handed to the destination is only made when it is
+ * read, and `race` waits on a callback rather than an abort listener.
  */
-function attemptSignal(timeoutMs: number, shutdown: AbortSignal): { signal: AbortSignal; timedOut: () => boolean; release: () => void } {
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, "TimeoutError"));
-  }, Math.min(timeoutMs, 2 ** 31 - 1));
-  // As with AbortSignal.timeout, a pending attempt alone does not keep the process alive.
-  timer.unref();
-  const onShutdown = (): void => controller.abort(shutdown.reason);
-  if (shutdown.aborted) onShutdown();
-  else shutdown.addEventListener("abort", onShutdown, { once: true });
-  return {
-    signal: controller.signal,
-    timedOut: () => timedOut,
-    release: () => {
-      clearTimeout(timer);
-      shutdown.removeEventListener("abort", onShutdown);
-    },
-  };
-}
+export class Attempt {
+  private controller: AbortController | undefined;
+  private aborted = false;
+  private reason: unknown;
+  private onAbort: ((reason: unknown) => void) | undefined;
+  private readonly timer: NodeJS.Timeout;
+  timedOut = false;
 
-/** Resolves or rejects with `p`, or rejects as soon as `signal` aborts. */
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (err: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(err as Error);
-      },
-    );
-  });
+  constructor(
+    timeoutMs: number,
+    shutdown: AbortSignal,
+    private readonly live: Set<Attempt>,
+  ) {
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.abort(new DOMException(`no answer within ${timeoutMs} ms`, "TimeoutError"));
+    }, Math.min(timeoutMs, 2 ** 31 - 1));
+    // As with AbortSignal.timeout, a pending attempt alone does not keep the process alive.
+    this.timer.unref();
+    if (shutdown.aborted) this.abort(shutdown.reason);
+    else live.add(this);
+  }
+
+  /** Aborts when the attempt times out or kubecano shuts down. */
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
+    const reject = this.onAbort;
+    this.onAbort = undefined;
+    reject?.(reason);
+  }
+
+  /** Resolves or rejects with `p`, or rejects with the abort reason as soon as the attempt aborts. */
+  race<T>(p: Promise<T>): Promise<T> {
+    if (this.aborted) return Promise.reject(this.reason as Error);
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (reason: unknown): void => reject(reason as Error);
+      this.onAbort = onAbort;
+      p.then(
+        (v) => {
+          if (this.onAbort === onAbort) this.onAbort = undefined;
+          resolve(v);
+        },
+        (err: unknown) => {
+          if (this.onAbort === onAbort) this.onAbort = undefined;
+          reject(err as Error);
+        },
+      );
+    });
+  }
+
+  release(): void {
+    clearTimeout(this.timer);
+    this.live.delete(this);
+  }
 }
 
 function safely(log: Logger, fn: () => void): void {

@@ -176,12 +176,12 @@ export class WorkflowEngine {
       }
       const actions: ActionTrace[] = [];
       for (const a of p.workflow.actions) {
-        const started = performance.now();
-        const elapsed = (): number => Math.round((performance.now() - started) * 10) / 10;
         if (a.kind === "cluster" && kube === undefined) {
           actions.push({ action: a.name, status: "skipped", ms: 0, note: "no cluster access" });
           continue;
         }
+        const started = performance.now();
+        const elapsed = (): number => Math.round((performance.now() - started) * 10) / 10;
         const span = tracer()?.start(`workflow.action ${a.name}`, { "kubecano.workflow": p.workflow.name, "kubecano.action": a.name, "kubecano.issue.id": current.id });
         let out: ActionOutput | undefined;
         let error: unknown;

@@ -188,6 +188,13 @@ export class SqliteDeliveryStore implements DeliveryStore {
       db.pragma("journal_mode = WAL");
       db.pragma(`synchronous = ${opts.synchronous === "full" ? "FULL" : "NORMAL"}`);
       db.pragma("busy_timeout = 5000");
+      // Checkpoint every ~40 MB of WAL instead of SQLite's 4 MB: each checkpoint
+      // copies and fsyncs on the event loop, and fewer of them cost less CPU
+      // per alert (a page rewritten many times is copied once). Durability is
+      // unchanged (commits are in the WAL either way); the maintenance timer
+      // still checkpoints every HEARTBEAT_MS, so the WAL only grows this far
+      // under sustained load.
+      db.pragma("wal_autocheckpoint = 10000");
       db.pragma("foreign_keys = OFF");
       migrate(db);
       store = new SqliteDeliveryStore(opts, db);
@@ -476,7 +483,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
 
   /** Marks a delivery done or dead; runs inside the group commit. */
   private finishTx(delivery: Delivery, state: "done" | "dead", remoteId: string | null, error: string | null, now: number): void {
-    this.stmts.finish.run(state, now, remoteId, error, delivery.id);
+    // By seq (the rowid, which a Delivery always carries) rather than id: no lookup in the id index.
+    this.stmts.finishBySeq.run(state, now, remoteId, error, delivery.seq);
     if (state === "dead") this.stmts.setAttempts.run(delivery.attempts, delivery.id);
   }
 
@@ -648,6 +656,7 @@ function prepare(db: Database.Database) {
     attemptStartedAt: db.prepare("SELECT attempt_started_at FROM deliveries WHERE id = ?"),
     retry: db.prepare("UPDATE deliveries SET attempts = ?, next_attempt_at = ?, last_error = ?, attempt_started_at = ? WHERE id = ? AND state = 'pending'"),
     finish: db.prepare("UPDATE deliveries SET state = ?, finished_at = ?, remote_id = coalesce(?, remote_id), last_error = coalesce(?, last_error), next_attempt_at = NULL, attempt_started_at = NULL WHERE id = ? AND state = 'pending'"),
+    finishBySeq: db.prepare("UPDATE deliveries SET state = ?, finished_at = ?, remote_id = coalesce(?, remote_id), last_error = coalesce(?, last_error), next_attempt_at = NULL, attempt_started_at = NULL WHERE seq = ? AND state = 'pending'"),
     defer: db.prepare("UPDATE deliveries SET next_attempt_at = ?, attempt_started_at = ? WHERE id = ? AND state = 'pending'"),
     setAttempts: db.prepare("UPDATE deliveries SET attempts = ? WHERE id = ?"),
     updateIssue: db.prepare("UPDATE issues SET body = ? WHERE id = ?"),

@@ -59,6 +59,19 @@ export interface NewIssue {
   readonly receivedAt?: string;
 }
 
+/**
+ * A UUID version 7 (RFC 9562): the creation time in ms, then 74 random bits.
+ * Time-ordered rather than random (v4) because the durable store indexes
+ * Issues and deliveries by id: ids that arrive in order land in the same
+ * few index pages, so a commit writes a handful of pages instead of one
+ * random page per Issue per index (most of the store's cost per alert).
+ */
+export function timeOrderedId(ms: number = Date.now()): string {
+  const t = Math.max(0, Math.floor(ms)).toString(16).padStart(12, "0").slice(-12);
+  // randomUUID's "xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx": keep its random part and RFC variant after the version nibble.
+  return `${t.slice(0, 8)}-${t.slice(8)}-7${randomUUID().slice(15)}`;
+}
+
 /** Fills in id, receivedAt and (when the source has none) the fingerprint. */
 export function createIssue(fields: NewIssue, now: Date = new Date()): Issue {
   const fingerprint =
@@ -66,7 +79,7 @@ export function createIssue(fields: NewIssue, now: Date = new Date()): Issue {
       ? fields.fingerprint
       : computeFingerprint(fields.source, fields.subject, fields.aggregationKey);
   const issue: Issue = {
-    id: randomUUID(),
+    id: timeOrderedId(),
     fingerprint,
     title: fields.title,
     aggregationKey: fields.aggregationKey,

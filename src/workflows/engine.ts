@@ -148,7 +148,7 @@ export class WorkflowEngine {
         out.push({ workflow: w, matched: true, why: `matched ${hit.why}` });
         if (w.stop) stoppedBy = w.name;
       } else {
-        out.push({ workflow: w, matched: false, why: results.map((r) => r.why).join("; ") });
+        out.push({ workflow: w, matched: false, why: results.length === 1 ? results[0]!.why : results.map((r) => r.why).join("; ") });
       }
     }
     return out;

@@ -55,14 +55,33 @@ export function compileTrigger(t: TriggerConfig): CompiledTrigger {
     match(issue) {
       for (const c of checks) {
         if (!c.test(issue)) {
-          const v = c.value(issue);
-          if (c.what === "alertmanager") return { ok: false, why: "not an Alertmanager alert" };
-          return { ok: false, why: v === undefined ? `${c.what} is not set (wanted ${c.want ?? "a value"})` : `${c.what} ${JSON.stringify(v)} does not match ${c.want ?? ""}`.trimEnd() };
+          if (c.what === "alertmanager") return NOT_ALERTMANAGER;
+          return miss(c, c.value(issue));
         }
       }
       return { ok: true, why: description };
     },
   };
+}
+
+const NOT_ALERTMANAGER: MatchResult = { ok: false, why: "not an Alertmanager alert" };
+
+/** Miss results by check and value: every webhook runs every default workflow's triggers, mostly missing on the same few alert names. */
+const misses = new WeakMap<Check, Map<string | undefined, MatchResult>>();
+const MISSES_PER_CHECK = 256;
+
+/** The (immutable, so shared) result of a failed check for this value. */
+function miss(c: Check, v: string | undefined): MatchResult {
+  let byValue = misses.get(c);
+  if (byValue === undefined) misses.set(c, (byValue = new Map()));
+  let r = byValue.get(v);
+  if (r === undefined) {
+    r = { ok: false, why: v === undefined ? `${c.what} is not set (wanted ${c.want ?? "a value"})` : `${c.what} ${JSON.stringify(v)} does not match ${c.want ?? ""}`.trimEnd() };
+    // Bounded: values from alerts are unbounded (labels, namespaces).
+    if (byValue.size >= MISSES_PER_CHECK) byValue.clear();
+    byValue.set(v, r);
+  }
+  return r;
 }
 
 /** The Kubernetes event type of a watched Issue (Warning for trouble, Normal for a recovery). */
@@ -96,8 +115,7 @@ function compileKubernetesTrigger(m: Extract<TriggerConfig, { on_kubernetes_even
       for (const c of checks) {
         if (c.test(issue)) continue;
         if (c.what === "kubernetes") return { ok: false, why: `not a Kubernetes event (source ${issue.source})` };
-        const v = c.value(issue);
-        return { ok: false, why: v === undefined ? `${c.what} is not set (wanted ${c.want ?? "a value"})` : `${c.what} ${JSON.stringify(v)} does not match ${c.want ?? ""}`.trimEnd() };
+        return miss(c, c.value(issue));
       }
       return { ok: true, why: description };
     },

@@ -86,6 +86,23 @@ function escapeMatcherValue(v: string): string {
 /** http(s) only, and short enough for every destination's button limit. */
 export function isSafeUrl(url: string): boolean {
   if (url.length > 3000) return false;
+  // A fragment never makes a URL invalid nor changes its scheme, so the part
+  // before '#' decides; that part repeats (every silence link of one
+  // Alertmanager shares it), so its answer is kept.
+  const hash = url.indexOf("#");
+  const base = hash >= 0 ? url.slice(0, hash) : url;
+  let ok = safeBases.get(base);
+  if (ok === undefined) {
+    ok = parsesAsHttp(base);
+    if (safeBases.size >= 256) safeBases.clear();
+    safeBases.set(base, ok);
+  }
+  return ok;
+}
+
+const safeBases = new Map<string, boolean>();
+
+function parsesAsHttp(url: string): boolean {
   try {
     const u = new URL(url);
     return u.protocol === "http:" || u.protocol === "https:";

@@ -195,6 +195,9 @@ export class SqliteDeliveryStore implements DeliveryStore {
       // still checkpoints every HEARTBEAT_MS, so the WAL only grows this far
       // under sustained load.
       db.pragma("wal_autocheckpoint = 10000");
+      // A WAL file keeps its largest size unless told otherwise: once a
+      // checkpoint has reset it, cut it back to 8 MB after a storm.
+      db.pragma("journal_size_limit = 8388608");
       db.pragma("foreign_keys = OFF");
       migrate(db);
       store = new SqliteDeliveryStore(opts, db);

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { tailLines } from "../../src/core/blocks.js";
 import { computeFingerprint } from "../../src/core/fingerprint.js";
-import { createIssue, formatDuration, withEnrichment, type NewIssue } from "../../src/core/issue.js";
+import { createIssue, formatDuration, timeOrderedId, withEnrichment, type NewIssue } from "../../src/core/issue.js";
 import { isSeverity, mapSeverity, SEVERITIES, severityRank } from "../../src/core/severity.js";
 import { describeSubject, subjectFromLabels } from "../../src/core/subject.js";
 import { fit, stripControl, truncate, truncateStart } from "../../src/core/text.js";
@@ -174,6 +174,27 @@ describe("createIssue", () => {
     expect(i.enrichments).toEqual([]);
     expect(j.enrichments).toEqual([e]);
     expect(j.id).toBe(i.id);
+  });
+});
+
+describe("timeOrderedId", () => {
+  const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+  it("is a version 7 UUID whose first 48 bits are the time in ms", () => {
+    const ms = Date.UTC(2026, 10, 26, 10, 0, 0, 123);
+    const id = timeOrderedId(ms);
+    expect(id).toMatch(UUID_V7);
+    expect(parseInt(id.replace(/-/g, "").slice(0, 12), 16)).toBe(ms);
+  });
+
+  it("sorts by time as text, and ids of the same ms differ", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 47 }), fc.integer({ min: 1, max: 2 ** 40 }), (a, d) => {
+        expect(timeOrderedId(a) < timeOrderedId(a + d)).toBe(true);
+      }),
+    );
+    const same = new Set(Array.from({ length: 1000 }, () => timeOrderedId(1_000)));
+    expect(same.size).toBe(1000);
   });
 });
 

@@ -10,6 +10,9 @@ import { tracer, type SpanHandle } from "../observability/tracing.js";
 import { backoffDelay } from "./backoff.js";
 import type { AcceptItem, AcceptResult, ClaimedDelivery, Delivery, DeliveryStore } from "./store.js";
 
+/** Issues of one submit stored per transaction, with the event loop let go in between (see submit). */
+const SUBMIT_CHUNK = 1_000;
+
 export type DeliveryOutcome = "success" | "retry" | "failed";
 
 export interface DeliveryEvent {
@@ -117,6 +120,23 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
    * already waits there (so its notifications stay in order).
    */
   async submit(issues: readonly Issue[]): Promise<AcceptResult> {
+    if (issues.length <= SUBMIT_CHUNK) return this.submitChunk(issues);
+    // A huge webhook (tens of thousands of alerts) is taken in chunks, each
+    // committed on its own, with the event loop free in between: health
+    // checks and other webhooks are answered meanwhile. The caller answers
+    // only once every chunk is stored; if one fails (backlog full, store
+    // unavailable) the sender retries the whole webhook, and the chunks
+    // already stored are recognised as duplicates, not delivered twice.
+    let total: AcceptResult = { issues: 0, deliveries: 0, duplicates: 0, duplicateIds: [] };
+    for (let i = 0; i < issues.length; i += SUBMIT_CHUNK) {
+      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      const r = await this.submitChunk(issues.slice(i, i + SUBMIT_CHUNK));
+      total = { issues: total.issues + r.issues, deliveries: total.deliveries + r.deliveries, duplicates: total.duplicates + r.duplicates, duplicateIds: [...total.duplicateIds, ...r.duplicateIds] };
+    }
+    return total;
+  }
+
+  private async submitChunk(issues: readonly Issue[]): Promise<AcceptResult> {
     const items: AcceptItem[] = [];
     let silenced: Map<string, string> | undefined;
     const processor = this.opts.processor;

@@ -383,7 +383,15 @@ describe("huge and deep payloads", () => {
     expect(body.length).toBeLessThanOrEqual(MAX_BODY);
     // Accepting 50,000 Issues takes 10-20 s here, and delivering them (one durable commit each) 30 s more;
     // both take several times longer while other test files load the two cores.
-    const r = await request(`${l.url}/api/alerts`, { method: "POST", body, headers: { "content-type": "application/json" }, timeoutMs: 150_000 });
+    let answered = false;
+    const posted = request(`${l.url}/api/alerts`, { method: "POST", body, headers: { "content-type": "application/json" }, timeoutMs: 150_000 }).finally(() => {
+      answered = true;
+    });
+    // While it is being stored (in chunks), the server answers other requests.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await request(`${l.url}/healthz`, { timeoutMs: 150_000 })).status).toBe(200);
+    expect(answered, "/healthz was answered only after the 50,000 alerts were stored").toBe(false);
+    const r = await posted;
     expect(r.status, r.text).toBe(202);
     expect(r.json()).toMatchObject({ alerts: N, issues: N, deliveries: N, duplicates: 0 });
     await eventually(() => (printed.get("HostileStorm") ?? 0) >= N, `${N} Issues printed`, 200_000, 500);

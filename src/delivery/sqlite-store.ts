@@ -262,6 +262,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
           this.pendingAccepts -= count;
           if (err === undefined) for (const k of seenNow) this.rememberSeen(k, now);
           if (err !== undefined) {
+            // Probe now rather than at the next maintenance tick, so /readyz says so at once.
+            this.checkWritable();
             reject(new StoreUnavailableError(`cannot write to the state directory ${this.dir}: ${sqliteMessage(err)}`, err));
             return;
           }

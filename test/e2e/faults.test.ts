@@ -488,6 +488,8 @@ describe("the state directory's disk is full", () => {
     try {
       const { reply } = await postUntil(l.url, 503, "503 once the disk is full");
       expect(Number(reply.headers.get("retry-after"))).toBeGreaterThan(0);
+      // A failed write probes the directory at once: /readyz says so without waiting for the next check.
+      expect((await request(`${l.url}/readyz`)).status).toBe(503);
       await expectUnavailable(l, /not writable|full|SQLITE_FULL|ENOSPC|cannot write/i);
     } finally {
       await rm(filler, { force: true });

@@ -14,15 +14,14 @@
 //
 //   npm run build && node bench/enrich.mjs [--quick] [--no-write]
 //   npm run bench -- --only enrich
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { BENCH_DIR, REPO_DIR, codeVersion, loadLine, machineLine, mdTable, nowStamp, percentile, requireBuild, round, textTable, writeSection } from "./lib.mjs";
+import { BENCH_DIR, codeVersion, loadLine, machineLine, mdTable, nowStamp, percentile, REPO_DIR, requireBuild, round, spawnListen, textTable, writeSection } from "./lib.mjs";
 
 export const name = "enrich";
 /** The brief's target: the crash-loop workflow's p50 per alert. */
@@ -158,25 +157,8 @@ async function startReceiver() {
 }
 
 async function startListen(args, cwd) {
-  const env = { ...process.env, NO_COLOR: "1" };
-  for (const k of ["KUBECANO_CONFIG", "KUBECANO_LOG_LEVEL", "KUBECANO_STATE_DIR", "KUBECONFIG", "NODE_OPTIONS"]) delete env[k];
-  const child = spawn(process.execPath, [path.join(REPO_DIR, "bin", "kubecano"), "listen", "--host", "127.0.0.1", "--port", "0", "--log-format", "json", "--ephemeral", ...args], { cwd, env, stdio: ["ignore", "ignore", "pipe"] });
-  const port = await new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error("kubecano listen did not start within 30 s")), 30_000);
-    createInterface({ input: child.stderr }).on("line", (line) => {
-      try {
-        const l = JSON.parse(line);
-        if (typeof l.address === "string" && /listening/.test(l.msg)) {
-          clearTimeout(t);
-          resolve(Number(l.address.slice(l.address.lastIndexOf(":") + 1)));
-        }
-      } catch {
-        // not a log line
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`kubecano listen exited with ${code}`)));
-  });
-  return { url: `http://127.0.0.1:${port}/api/alerts`, stop: () => new Promise((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", resolve), child.kill("SIGTERM")))) };
+  const l = await spawnListen(["--ephemeral", ...args], { cwd });
+  return { url: `${l.base}/api/alerts`, stop: l.stop };
 }
 
 async function endToEnd(f, opts) {

@@ -1,10 +1,11 @@
 // Shared helpers for the benchmarks: statistics, machine facts, and the
 // sectioned bench/RESULTS.md that every benchmark updates in place.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { createInterface } from "node:readline";
 
 export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_DIR = path.dirname(BENCH_DIR);
@@ -210,4 +211,44 @@ export function summariseProfile(profile, top = 25) {
     table("self time by function", "self", fnTimes),
     table("inclusive time of kubecano functions", "total", inclusive),
   ].join("\n");
+}
+
+/**
+ * Starts the built `kubecano listen` on 127.0.0.1 and an ephemeral port, its
+ * logs as JSON on stderr (the last 30 lines kept for errors), stdout to
+ * /dev/null. The environment is the benchmark's without anything that
+ * would point kubecano at a config, cluster or log level of the machine's;
+ * `env` adds to it. Resolves once kubecano logs its address, with `base`
+ * (http://127.0.0.1:PORT), the child, the ms from spawn to listening, and
+ * stop() (SIGTERM, resolving at exit).
+ */
+export function spawnListen(args, { cwd = REPO_DIR, env = {}, timeoutMs = 30_000 } = {}) {
+  const childEnv = { ...process.env, NO_COLOR: "1" };
+  for (const k of ["CI", "KUBECANO_CONFIG", "KUBECANO_LOG_LEVEL", "KUBECANO_STATE_DIR", "KUBECONFIG", "NODE_OPTIONS", "FORCE_COLOR"]) delete childEnv[k];
+  Object.assign(childEnv, env);
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [path.join(REPO_DIR, "bin", "kubecano"), "listen", "--host", "127.0.0.1", "--port", "0", "--log-format", "json", ...args], { cwd, env: childEnv, stdio: ["ignore", "ignore", "pipe"] });
+  const tail = [];
+  const stop = () => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM"))));
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const fail = (why) => {
+      if (done) return;
+      done = true;
+      child.kill("SIGKILL");
+      reject(new Error(`kubecano listen ${why}:\n${tail.join("\n")}`));
+    };
+    const timer = setTimeout(() => fail(`did not start within ${timeoutMs / 1000} s`), timeoutMs);
+    createInterface({ input: child.stderr }).on("line", (line) => {
+      tail.push(line);
+      if (tail.length > 30) tail.shift();
+      if (done) return;
+      const m = /"address":"127\.0\.0\.1:(\d+)"/.exec(line);
+      if (m === null) return;
+      done = true;
+      clearTimeout(timer);
+      resolve({ child, base: `http://127.0.0.1:${m[1]}`, t0, listeningMs: performance.now() - t0, tail, stop });
+    });
+    child.once("exit", (code, signal) => fail(`exited (${code ?? signal}) before listening`));
+  });
 }

@@ -18,21 +18,18 @@
 //
 //   npm run build && node bench/recovery.mjs [--quick] [--no-write]
 //   npm run bench -- --only recovery
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { REPO_DIR, codeVersion, loadLine, machineLine, mdTable, nowStamp, requireBuild, round, textTable, writeSection } from "./lib.mjs";
+import { codeVersion, loadLine, machineLine, mdTable, nowStamp, REPO_DIR, requireBuild, round, spawnListen, textTable, writeSection } from "./lib.mjs";
 
 export const name = "recovery";
 
 const DEFAULTS = { deliveries: 10_000, perWebhook: 100 };
 const QUICK = { deliveries: 2_000, perWebhook: 100 };
-const BIN = path.join(REPO_DIR, "bin", "kubecano");
 
 /** A webhook receiver that holds requests (phase "hold") or answers 200 at once, counting deliveries by id. */
 async function startReceiver() {
@@ -90,33 +87,9 @@ function writeConfig(dir, hookUrl) {
 }
 
 /** `kubecano listen` on a state directory; resolves when it announces its address, with timings from spawn. */
-function startListen(config, stateDir) {
-  const t0 = performance.now();
-  const child = spawn(process.execPath, [BIN, "listen", "--config", config, "--state-dir", stateDir, "--no-cluster", "--log-format", "json"], {
-    cwd: REPO_DIR,
-    env: { ...process.env, NO_COLOR: "1", KUBECANO_LOG_LEVEL: "info" },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  const tail = [];
-  return new Promise((resolve, reject) => {
-    let done = false;
-    createInterface({ input: child.stderr }).on("line", (line) => {
-      tail.push(line);
-      if (tail.length > 30) tail.shift();
-      if (done) return;
-      const m = /"address":"127\.0\.0\.1:(\d+)"/.exec(line);
-      if (m) {
-        done = true;
-        resolve({ child, url: `http://127.0.0.1:${m[1]}`, t0, listeningMs: performance.now() - t0, tail });
-      }
-    });
-    child.once("exit", (code, signal) => {
-      if (!done) {
-        done = true;
-        reject(new Error(`kubecano listen exited (${code ?? signal}) before listening:\n${tail.join("\n")}`));
-      }
-    });
-  });
+async function startListen(config, stateDir) {
+  const l = await spawnListen(["--config", config, "--state-dir", stateDir, "--no-cluster"], { env: { KUBECANO_LOG_LEVEL: "info" } });
+  return { ...l, url: l.base };
 }
 
 async function until(what, check, timeoutMs, everyMs = 20) {

@@ -17,14 +17,13 @@
 //
 //   npm run build && node bench/slack-storm.mjs [--quick] [--no-write]
 //   npm run bench -- --only slack-storm
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { BENCH_DIR, REPO_DIR, codeVersion, loadLine, machineLine, mdTable, nowStamp, requireBuild, round, textTable, writeSection } from "./lib.mjs";
+import { BENCH_DIR, REPO_DIR, codeVersion, loadLine, machineLine, mdTable, nowStamp, requireBuild, round, spawnListen, textTable, writeSection } from "./lib.mjs";
 
 export const name = "slack-storm";
 
@@ -78,29 +77,8 @@ async function naive(f, opts) {
   }
 }
 
-async function startListen(cwd, stateDir) {
-  const env = { ...process.env, NO_COLOR: "1", KUBECANO_STATE_DIR: stateDir };
-  for (const k of ["KUBECANO_CONFIG", "KUBECANO_LOG_LEVEL", "KUBECONFIG", "NODE_OPTIONS"]) delete env[k];
-  const child = spawn(process.execPath, [path.join(REPO_DIR, "bin", "kubecano"), "listen", "--host", "127.0.0.1", "--port", "0", "--log-format", "json", "--no-cluster"], { cwd, env, stdio: ["ignore", "ignore", "pipe"] });
-  const port = await new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error("kubecano listen did not start within 30 s")), 30_000);
-    createInterface({ input: child.stderr }).on("line", (line) => {
-      try {
-        const l = JSON.parse(line);
-        if (typeof l.address === "string" && /listening/.test(l.msg)) {
-          clearTimeout(t);
-          resolve(Number(l.address.slice(l.address.lastIndexOf(":") + 1)));
-        }
-      } catch {
-        // not a log line
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`kubecano listen exited with ${code}`)));
-  });
-  return {
-    base: `http://127.0.0.1:${port}`,
-    stop: () => new Promise((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", resolve), child.kill("SIGTERM")))),
-  };
+function startListen(cwd, stateDir) {
+  return spawnListen(["--no-cluster"], { cwd, env: { KUBECANO_STATE_DIR: stateDir } });
 }
 
 async function metric(base, name, labels = {}) {

@@ -18,7 +18,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { REPO_DIR, codeVersion, cpuTimeMs, loadLine, machineLine, mdTable, nowStamp, peakRssMiB, percentile, requireBuild, round } from "./lib.mjs";
+import { codeVersion, cpuTimeMs, loadLine, machineLine, mdTable, nowStamp, peakRssMiB, percentile, REPO_DIR, requireBuild, round, spawnListen } from "./lib.mjs";
 
 export const name = "tui";
 export const TARGET_CATCH_UP_MS = 2_000;
@@ -40,21 +40,8 @@ function tmux(...args) {
 
 /** kubecano listen on an ephemeral port, its Issues printed to a stdout nobody reads. */
 async function startListen(dir) {
-  const child = spawn(process.execPath, [BIN, "listen", "--host", "127.0.0.1", "--port", "0", "--ephemeral", "--no-cluster", "--log-format", "json"], {
-    cwd: dir,
-    env: cleanEnv(),
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let err = "";
-  const port = await new Promise((resolve, reject) => {
-    child.stderr.on("data", (d) => {
-      err += d;
-      const m = /"address":"127\.0\.0\.1:(\d+)"/.exec(err);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once("exit", (code) => reject(new Error(`kubecano listen exited ${code}:\n${err}`)));
-  });
-  return { child, url: `http://127.0.0.1:${port}` };
+  const l = await spawnListen(["--ephemeral", "--no-cluster"], { cwd: dir });
+  return { child: l.child, url: l.base };
 }
 
 let seq = 0;

@@ -1,8 +1,6 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { redactConfig, REDACTED } from "../../src/config/redact.js";
@@ -17,10 +15,10 @@ import { aliasOf, OPSGENIE_LIMITS, renderOpsgenie, type OpsgenieCreate, type Ops
 import { DESTINATION_TYPES } from "../../src/destinations/registry.js";
 import { DeliveryError, type Destination, type SendContext } from "../../src/destinations/types.js";
 import { createLogger, silentLogger } from "../../src/observability/logger.js";
-import { alertmanagerToIssues, parseWebhookBody } from "../../src/sources/alertmanager/index.js";
 import { compileTemplate } from "../../src/workflows/template.js";
 import { OG_FAKE_API_KEY, startOpsgenieFake, type OpsgenieFake } from "../fakes/opsgenie.js";
 import { runCli } from "../helpers/cli.js";
+import { expectGolden, FIXED_ID, fixtureFiles, fixtureIssues, NOW } from "../helpers/render-cases.js";
 
 /**
  * The Opsgenie destination: golden files of the requests it renders, the
@@ -30,12 +28,6 @@ import { runCli } from "../helpers/cli.js";
  * line carries the API key.
  */
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const FIXTURES = path.join(here, "../fixtures/alertmanager");
-const GOLDEN = path.join(here, "../golden/opsgenie");
-const NOW = new Date("2026-11-26T10:40:00.000Z");
-const FIXED_ID = "00000000-0000-4000-8000-000000000000";
-const UPDATE = process.env["UPDATE_GOLDEN"] === "1";
 const OTHER_KEY = "0b9e7d6c-5a4f-4e3d-9c2b-1a0f9e8d7c6b";
 const READ_KEY = "11111111-2222-4333-8444-555555555555";
 const ACCOUNT_KEY = "99999999-8888-4777-8666-555555555555";
@@ -76,23 +68,8 @@ function enrichedIssue(): Issue {
   return issue({ enrichments: blocks.map(([title, b]) => ({ title, blocks: b, source: "test" })) });
 }
 
-function fixtureIssues(file: string): Issue[] {
-  const fixture = JSON.parse(readFileSync(path.join(FIXTURES, file), "utf8")) as { body: unknown };
-  const parsed = parseWebhookBody(JSON.stringify(fixture.body));
-  if (!parsed.ok) throw new Error(`${file}: ${parsed.error.message}`);
-  return alertmanagerToIssues(parsed.value, { clusterName: "prod-eu-1", now: NOW }).map((i) => ({ ...i, id: FIXED_ID }));
-}
-
-function golden(name: string, value: unknown): void {
-  const goldenPath = path.join(GOLDEN, name);
-  const actual = `${JSON.stringify(value, null, 2)}\n`;
-  if (UPDATE) {
-    mkdirSync(GOLDEN, { recursive: true });
-    writeFileSync(goldenPath, actual);
-    return;
-  }
-  if (!existsSync(goldenPath)) throw new Error(`no golden file ${path.relative(process.cwd(), goldenPath)}: run UPDATE_GOLDEN=1 npx vitest run test/unit/opsgenie.test.ts`);
-  expect(actual).toBe(readFileSync(goldenPath, "utf8"));
+function golden(file: string, value: unknown): void {
+  expectGolden("opsgenie", file, value, "test/unit/opsgenie.test.ts");
 }
 
 function created(i: Issue, opts?: OpsgenieRenderOptions): OpsgenieCreate {
@@ -113,10 +90,6 @@ function expectWithinLimits(b: OpsgenieCreate): void {
   expect(Object.entries(b.details).reduce((n, [k, v]) => n + k.length + v.length, 0)).toBeLessThanOrEqual(OPSGENIE_LIMITS.detailsChars);
   expect(b.responders?.length ?? 0).toBeLessThanOrEqual(OPSGENIE_LIMITS.responders);
 }
-
-const fixtureFiles = readdirSync(FIXTURES)
-  .filter((f) => f.endsWith(".json"))
-  .sort();
 
 describe("renderOpsgenie golden files", () => {
   it("has Alertmanager fixtures to render", () => {

@@ -1,8 +1,6 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { redactConfig, REDACTED } from "../../src/config/redact.js";
@@ -17,10 +15,10 @@ import { dedupKey, eventBytes, PAGERDUTY_LIMITS, renderPagerDuty, type PagerDuty
 import { DESTINATION_TYPES } from "../../src/destinations/registry.js";
 import { DeliveryError, type Destination, type SendContext } from "../../src/destinations/types.js";
 import { createLogger, silentLogger } from "../../src/observability/logger.js";
-import { alertmanagerToIssues, parseWebhookBody } from "../../src/sources/alertmanager/index.js";
 import { compileTemplate } from "../../src/workflows/template.js";
 import { PD_FAKE_ROUTING_KEY, startPagerDutyFake, type PagerDutyFake } from "../fakes/pagerduty.js";
 import { runCli } from "../helpers/cli.js";
+import { expectGolden, FIXED_ID, fixtureFiles, fixtureIssues, NOW } from "../helpers/render-cases.js";
 
 /**
  * The PagerDuty destination: golden files of the events it renders, the
@@ -29,12 +27,6 @@ import { runCli } from "../helpers/cli.js";
  * `kubecano test-destination`. No error or log line carries the routing key.
  */
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const FIXTURES = path.join(here, "../fixtures/alertmanager");
-const GOLDEN = path.join(here, "../golden/pagerduty");
-const NOW = new Date("2026-11-26T10:40:00.000Z");
-const FIXED_ID = "00000000-0000-4000-8000-000000000000";
-const UPDATE = process.env["UPDATE_GOLDEN"] === "1";
 const OTHER_KEY = "Q9UNKNOWNKEY00000000000000000009";
 
 const BASE: NewIssue = {
@@ -76,23 +68,8 @@ function enrichedIssue(): Issue {
   return issue({ enrichments: blocks.map(([title, b]) => ({ title, blocks: b, source: "test" })) });
 }
 
-function fixtureIssues(file: string): Issue[] {
-  const fixture = JSON.parse(readFileSync(path.join(FIXTURES, file), "utf8")) as { body: unknown };
-  const parsed = parseWebhookBody(JSON.stringify(fixture.body));
-  if (!parsed.ok) throw new Error(`${file}: ${parsed.error.message}`);
-  return alertmanagerToIssues(parsed.value, { clusterName: "prod-eu-1", now: NOW }).map((i) => ({ ...i, id: FIXED_ID }));
-}
-
-function golden(name: string, value: unknown): void {
-  const goldenPath = path.join(GOLDEN, name);
-  const actual = `${JSON.stringify(value, null, 2)}\n`;
-  if (UPDATE) {
-    mkdirSync(GOLDEN, { recursive: true });
-    writeFileSync(goldenPath, actual);
-    return;
-  }
-  if (!existsSync(goldenPath)) throw new Error(`no golden file ${path.relative(process.cwd(), goldenPath)}: run UPDATE_GOLDEN=1 npx vitest run test/unit/pagerduty.test.ts`);
-  expect(actual).toBe(readFileSync(goldenPath, "utf8"));
+function golden(file: string, value: unknown): void {
+  expectGolden("pagerduty", file, value, "test/unit/pagerduty.test.ts");
 }
 
 function trigger(i: Issue, opts?: PagerDutyRenderOptions): PagerDutyTrigger {
@@ -100,10 +77,6 @@ function trigger(i: Issue, opts?: PagerDutyRenderOptions): PagerDutyTrigger {
   if (e.event_action !== "trigger") throw new Error("expected a trigger");
   return e;
 }
-
-const fixtureFiles = readdirSync(FIXTURES)
-  .filter((f) => f.endsWith(".json"))
-  .sort();
 
 describe("renderPagerDuty golden files", () => {
   it("has Alertmanager fixtures to render", () => {

@@ -127,11 +127,14 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
     // only once every chunk is stored; if one fails (backlog full, store
     // unavailable) the sender retries the whole webhook, and the chunks
     // already stored are recognised as duplicates, not delivered twice.
-    let total: AcceptResult = { issues: 0, deliveries: 0, duplicates: 0, duplicateIds: [] };
+    const total = { issues: 0, deliveries: 0, duplicates: 0, duplicateIds: [] as string[] };
     for (let i = 0; i < issues.length; i += SUBMIT_CHUNK) {
       if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const r = await this.submitChunk(issues.slice(i, i + SUBMIT_CHUNK));
-      total = { issues: total.issues + r.issues, deliveries: total.deliveries + r.deliveries, duplicates: total.duplicates + r.duplicates, duplicateIds: [...total.duplicateIds, ...r.duplicateIds] };
+      total.issues += r.issues;
+      total.deliveries += r.deliveries;
+      total.duplicates += r.duplicates;
+      total.duplicateIds.push(...r.duplicateIds);
     }
     return total;
   }

@@ -108,8 +108,7 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
     this.logOnce = new LogOnce(this.now);
     for (const d of opts.destinations) this.workers.set(d.name, new Worker(d, this));
     if (opts.processor !== undefined) this.processWorker = new ProcessWorker(opts.processor, this, opts.processing ?? { concurrency: 8, timeoutMs: 120_000 });
-    opts.metrics?.queueDepth.reset();
-    for (const name of names) opts.metrics?.queueDepth.set({ destination: name }, 0);
+    opts.metrics?.setQueueDepthSource(() => names.map((name) => [name, opts.store.depth(name)] as const));
   }
 
   /**
@@ -166,7 +165,6 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
       this.emit("accepted", accepted.map((i) => i.issue), accepted.map((i) => ({ destinations: i.destinations, silenced: silenced?.get(i.issue.id) })));
     }
     this.pumpAll();
-    this.updateDepth();
     return result;
   }
 
@@ -180,7 +178,6 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
     this.opts.store.fanOut(processing, r.issue, destinations);
     this.emit("processed", r.issue, destinations, r.silenced);
     for (const name of destinations) this.workers.get(name)?.pump();
-    this.updateDepth();
   }
 
   private pumpAll(): void {
@@ -200,12 +197,10 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
    */
   start(): void {
     this.pumpAll();
-    this.updateDepth();
     if (this.poll === undefined && !this.shutdown.signal.aborted) {
       this.poll = setInterval(() => {
         this.opts.store.refresh?.();
         this.pumpAll();
-        this.updateDepth();
       }, 1_000);
       this.poll.unref();
     }
@@ -262,7 +257,6 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
       logOnce: this.logOnce,
       emitDelivery: (e: DeliveryEvent) => this.emit("delivery", e),
       settledOne: () => {
-        this.updateDepth();
         const waiters = this.idleWaiters;
         this.idleWaiters = [];
         for (const w of waiters) w();
@@ -271,11 +265,6 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
     });
   }
 
-  private updateDepth(): void {
-    const m = this.opts.metrics;
-    if (m === undefined) return;
-    for (const name of this.workers.keys()) m.queueDepth.set({ destination: name }, this.opts.store.depth(name));
-  }
 }
 
 interface EngineInternals {

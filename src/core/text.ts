@@ -29,6 +29,11 @@ export function truncateStart(s: string, max: number, marker = "…"): string {
  * change the title or hide itself when printed in a terminal.
  */
 export function stripControl(s: string): string {
+  // Nearly all text has nothing to strip: every sequence removed below starts
+  // with a control character, so one cheap scan decides (renderers call this
+  // for every field of every Issue).
+  // eslint-disable-next-line no-control-regex
+  if (!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(s)) return s;
   // eslint-disable-next-line no-control-regex
   return s.replace(/\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[ -/]*[0-~]|[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, "");
 }

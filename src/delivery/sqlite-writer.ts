@@ -1,0 +1,286 @@
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
+import Database from "better-sqlite3";
+
+/**
+ * One write: a named prepared statement and its parameters, or
+ * `["@checkpoint", []]` (a passive WAL checkpoint after the commit).
+ */
+export type WriteOp = readonly [statement: string, params: readonly unknown[]];
+
+export interface WriterOptions {
+  /** The database file (never ":memory:": another thread cannot see that database). */
+  readonly file: string;
+  readonly synchronous: "normal" | "full";
+  /** The statements ops may name, by name. */
+  readonly statements: Readonly<Record<string, string>>;
+  /**
+   * Where the commits run. "thread" (the default where the compiled worker
+   * exists): a worker thread with its own connection, so SQLite's CPU and
+   * I/O leave the event loop. "inline": on the caller's thread at send().
+   */
+  readonly mode?: "thread" | "inline";
+}
+
+/** A failed commit, as the worker reports it (SQLite's code kept for messages). */
+export class WriteError extends Error {
+  readonly code: string | undefined;
+  constructor(message: string, code: string | undefined) {
+    super(message);
+    this.name = "WriteError";
+    this.code = code;
+  }
+}
+
+interface Batch {
+  readonly id: number;
+  readonly ops: readonly WriteOp[];
+}
+
+interface Result {
+  readonly id: number;
+  readonly error?: { readonly message: string; readonly code?: string | undefined } | undefined;
+}
+
+/** Connection settings shared by the store's own connection and the writer's. */
+export function configureConnection(db: Database.Database, synchronous: "normal" | "full"): void {
+  db.pragma("journal_mode = WAL");
+  db.pragma(`synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`);
+  db.pragma("busy_timeout = 5000");
+  // Checkpoint every ~40 MB of WAL instead of SQLite's 4 MB: fewer
+  // checkpoints cost less CPU per alert (a page rewritten many times is
+  // copied once). Durability is unchanged (commits are in the WAL either
+  // way); the store's maintenance timer still checkpoints every few seconds,
+  // so the WAL only grows this far under sustained load.
+  db.pragma("wal_autocheckpoint = 10000");
+  // A WAL file keeps its largest size unless told otherwise: once a
+  // checkpoint has reset it, cut it back to 8 MB after a storm.
+  db.pragma("journal_size_limit = 8388608");
+  db.pragma("foreign_keys = OFF");
+}
+
+/**
+ * Runs batches of writes on one connection: everything handed over at once
+ * is committed in one transaction (group commit). If that transaction fails
+ * and it held several batches, each is tried again on its own, so one bad
+ * batch does not fail the others. Used by the worker thread and inline.
+ */
+export class WriterCore {
+  private readonly db: Database.Database;
+  private readonly stmts = new Map<string, Database.Statement>();
+  private readonly runAll: Database.Transaction<(batches: readonly Batch[]) => void>;
+
+  constructor(file: string, synchronous: "normal" | "full", statements: Readonly<Record<string, string>>) {
+    this.db = new Database(file);
+    try {
+      configureConnection(this.db, synchronous);
+      for (const [name, sql] of Object.entries(statements)) this.stmts.set(name, this.db.prepare(sql));
+    } catch (e) {
+      this.db.close();
+      throw e;
+    }
+    this.runAll = this.db.transaction((batches: readonly Batch[]) => {
+      for (const b of batches) for (const op of b.ops) this.run(op);
+    });
+  }
+
+  /** Commits the batches; one result per batch, in order. */
+  commit(batches: readonly Batch[]): Result[] {
+    let checkpoint = false;
+    for (const b of batches) for (const op of b.ops) if (op[0] === "@checkpoint") checkpoint = true;
+    let results: Result[];
+    try {
+      this.runAll.immediate(batches);
+      results = batches.map((b) => ({ id: b.id }));
+    } catch (e) {
+      if (batches.length === 1) results = [{ id: batches[0]!.id, error: describe(e) }];
+      else {
+        results = batches.map((b) => {
+          try {
+            this.runAll.immediate([b]);
+            return { id: b.id };
+          } catch (e2) {
+            return { id: b.id, error: describe(e2) };
+          }
+        });
+      }
+    }
+    if (checkpoint) {
+      try {
+        this.db.pragma("wal_checkpoint(PASSIVE)");
+      } catch {
+        // The next write reports a directory that cannot be written.
+      }
+    }
+    return results;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private run(op: WriteOp): void {
+    if (op[0] === "@checkpoint") return;
+    const stmt = this.stmts.get(op[0]);
+    if (stmt === undefined) throw new Error(`unknown statement ${op[0]}`);
+    stmt.run(...op[1]);
+  }
+}
+
+function describe(e: unknown): { message: string; code?: string | undefined } {
+  const code = (e as { code?: unknown }).code;
+  return { message: e instanceof Error ? e.message : String(e), code: typeof code === "string" ? code : undefined };
+}
+
+/** The compiled worker entry next to this module; absent when running from TypeScript sources (tests). */
+const WORKER_URL = new URL("./sqlite-writer-worker.js", import.meta.url);
+function workerAvailable(): boolean {
+  return import.meta.url.endsWith(".js") && existsSync(fileURLToPath(WORKER_URL));
+}
+
+/** What the worker is started with. */
+export interface WorkerInit {
+  readonly file: string;
+  readonly synchronous: "normal" | "full";
+  readonly statements: Readonly<Record<string, string>>;
+  readonly port: MessagePort;
+  /** [0]: the id of the last batch the worker finished (for flushSync). */
+  readonly done: SharedArrayBuffer;
+}
+
+/**
+ * The store's writer. Writes are queued with submit() and handed over with
+ * send() (the store calls it once per event-loop turn), each send one batch;
+ * a batch's callbacks run once its commit is known, in submit order. In
+ * thread mode the commit happens on a worker thread, so the event loop goes
+ * on serving webhooks meanwhile, and batches handed over while the worker
+ * was busy are committed together. flushSync() waits (blocking) for
+ * everything submitted so far: for reads that must see it, and shutdown.
+ */
+export class SqliteWriter {
+  private queue: WriteOp[] = [];
+  private callbacks: ((err: unknown) => void)[] = [];
+  /** Batches sent and not yet answered, by id. */
+  private readonly waiting = new Map<number, ((err: unknown) => void)[]>();
+  private nextId = 1;
+  private closed = false;
+  private readonly core: WriterCore | undefined;
+  private readonly worker: Worker | undefined;
+  private readonly port: MessagePort | undefined;
+  private readonly done: Int32Array | undefined;
+  /** Set when the worker died: every later write fails with it. */
+  private broken: Error | undefined;
+
+  constructor(opts: WriterOptions) {
+    const mode = opts.mode ?? (workerAvailable() ? "thread" : "inline");
+    if (mode === "inline") {
+      this.core = new WriterCore(opts.file, opts.synchronous, opts.statements);
+      return;
+    }
+    const channel = new MessageChannel();
+    const done = new SharedArrayBuffer(4);
+    this.done = new Int32Array(done);
+    this.port = channel.port1;
+    const init: WorkerInit = { file: opts.file, synchronous: opts.synchronous, statements: opts.statements, port: channel.port2, done };
+    this.worker = new Worker(WORKER_URL, { workerData: init, transferList: [channel.port2] });
+    // Neither keeps the process alive: the store's owner decides when it ends (close()).
+    this.worker.unref();
+    this.port.on("message", (r: Result) => this.settle(r));
+    this.port.unref();
+    this.worker.on("error", (e) => this.fail(e));
+    this.worker.on("exit", (code) => {
+      if (!this.closed) this.fail(new Error(`the state directory's writer thread exited (code ${code})`));
+    });
+  }
+
+  /** Queues writes for the next send(); `done` runs after they are committed (or failed). */
+  submit(ops: readonly WriteOp[], done?: (err: unknown) => void): void {
+    for (const op of ops) this.queue.push(op);
+    if (done !== undefined) this.callbacks.push(done);
+  }
+
+  /** Whether writes wait to be sent. */
+  get pending(): boolean {
+    return this.queue.length > 0 || this.callbacks.length > 0;
+  }
+
+  /** Hands what is queued over as one batch. */
+  send(): void {
+    if (!this.pending) return;
+    const batch: Batch = { id: this.nextId++, ops: this.queue };
+    const callbacks = this.callbacks;
+    this.queue = [];
+    this.callbacks = [];
+    if (this.closed || this.broken !== undefined) {
+      const err = this.broken ?? new Error("the store is closed");
+      for (const cb of callbacks) cb(err);
+      return;
+    }
+    if (this.core !== undefined) {
+      const [r] = this.core.commit([batch]);
+      const err = toError(r?.error);
+      for (const cb of callbacks) cb(err);
+      return;
+    }
+    // Waiting for an answer keeps the process alive; an idle writer does not.
+    if (this.waiting.size === 0) this.port!.ref();
+    this.waiting.set(batch.id, callbacks);
+    this.port!.postMessage(batch);
+  }
+
+  /**
+   * Sends what is queued and blocks until every batch sent so far is
+   * committed, running their callbacks. Milliseconds at most: the worker
+   * only ever runs short transactions.
+   */
+  flushSync(): void {
+    this.send();
+    if (this.worker === undefined || this.waiting.size === 0) return;
+    const last = this.nextId - 1;
+    const deadline = Date.now() + 30_000;
+    while (Atomics.load(this.done!, 0) < last && this.broken === undefined) {
+      if (Date.now() > deadline) {
+        this.fail(new Error("the state directory's writer thread did not answer within 30 s"));
+        break;
+      }
+      Atomics.wait(this.done!, 0, Atomics.load(this.done!, 0), 1_000);
+    }
+    for (let m = receiveMessageOnPort(this.port!); m !== undefined; m = receiveMessageOnPort(this.port!)) this.settle(m.message as Result);
+  }
+
+  /** Commits what is queued, then stops the worker. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.flushSync();
+    this.closed = true;
+    if (this.core !== undefined) {
+      this.core.close();
+      return;
+    }
+    this.port!.close();
+    await this.worker!.terminate();
+  }
+
+  private settle(r: Result): void {
+    const callbacks = this.waiting.get(r.id);
+    if (callbacks === undefined) return;
+    this.waiting.delete(r.id);
+    if (this.waiting.size === 0) this.port!.unref();
+    const err = toError(r.error);
+    for (const cb of callbacks) cb(err);
+  }
+
+  private fail(e: Error): void {
+    if (this.broken !== undefined) return;
+    this.broken = e;
+    const waiting = [...this.waiting.values()];
+    this.waiting.clear();
+    this.port?.unref();
+    for (const callbacks of waiting) for (const cb of callbacks) cb(e);
+  }
+}
+
+function toError(e: Result["error"]): WriteError | undefined {
+  return e === undefined ? undefined : new WriteError(e.message, e.code);
+}

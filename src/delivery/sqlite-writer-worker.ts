@@ -10,7 +10,7 @@ const port = init.port;
 let core: WriterCore | undefined;
 let openError: { message: string; code?: string | undefined } | undefined;
 try {
-  core = new WriterCore(init.file, init.synchronous, init.statements);
+  core = WriterCore.open(init.file, init.synchronous, init.statements);
 } catch (e) {
   // Every batch is refused with this: the store turns it into a 503 and /readyz says why.
   const code = (e as { code?: unknown }).code;

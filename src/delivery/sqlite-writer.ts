@@ -10,17 +10,15 @@ import Database from "better-sqlite3";
 export type WriteOp = readonly [statement: string, params: readonly unknown[]];
 
 export interface WriterOptions {
-  /** The database file (never ":memory:": another thread cannot see that database). */
-  readonly file: string;
-  readonly synchronous: "normal" | "full";
+  /**
+   * The database: a file, written by a worker thread with its own
+   * connection (where the compiled worker exists, else inline on a
+   * connection of its own), or an open connection, written inline at send()
+   * (":memory:" databases, which another connection cannot see).
+   */
+  readonly target: { readonly file: string; readonly synchronous: "normal" | "full"; readonly mode?: "thread" | "inline" } | { readonly db: Database.Database };
   /** The statements ops may name, by name. */
   readonly statements: Readonly<Record<string, string>>;
-  /**
-   * Where the commits run. "thread" (the default where the compiled worker
-   * exists): a worker thread with its own connection, so SQLite's CPU and
-   * I/O leave the event loop. "inline": on the caller's thread at send().
-   */
-  readonly mode?: "thread" | "inline";
 }
 
 /** A failed commit, as the worker reports it (SQLite's code kept for messages). */
@@ -67,19 +65,27 @@ export function configureConnection(db: Database.Database, synchronous: "normal"
  * batch does not fail the others. Used by the worker thread and inline.
  */
 export class WriterCore {
-  private readonly db: Database.Database;
   private readonly stmts = new Map<string, Database.Statement>();
   private readonly runAll: Database.Transaction<(batches: readonly Batch[]) => void>;
 
-  constructor(file: string, synchronous: "normal" | "full", statements: Readonly<Record<string, string>>) {
-    this.db = new Database(file);
+  /** Opens `file` with the store's settings; closing the core closes it. */
+  static open(file: string, synchronous: "normal" | "full", statements: Readonly<Record<string, string>>): WriterCore {
+    const db = new Database(file);
     try {
-      configureConnection(this.db, synchronous);
-      for (const [name, sql] of Object.entries(statements)) this.stmts.set(name, this.db.prepare(sql));
+      configureConnection(db, synchronous);
+      return new WriterCore(db, statements, true);
     } catch (e) {
-      this.db.close();
+      db.close();
       throw e;
     }
+  }
+
+  constructor(
+    private readonly db: Database.Database,
+    statements: Readonly<Record<string, string>>,
+    private readonly owned = false,
+  ) {
+    for (const [name, sql] of Object.entries(statements)) this.stmts.set(name, this.db.prepare(sql));
     this.runAll = this.db.transaction((batches: readonly Batch[]) => {
       for (const b of batches) for (const op of b.ops) this.run(op);
     });
@@ -117,7 +123,7 @@ export class WriterCore {
   }
 
   close(): void {
-    this.db.close();
+    if (this.owned) this.db.close();
   }
 
   private run(op: WriteOp): void {
@@ -173,16 +179,20 @@ export class SqliteWriter {
   private broken: Error | undefined;
 
   constructor(opts: WriterOptions) {
-    const mode = opts.mode ?? (workerAvailable() ? "thread" : "inline");
-    if (mode === "inline") {
-      this.core = new WriterCore(opts.file, opts.synchronous, opts.statements);
+    const t = opts.target;
+    if ("db" in t) {
+      this.core = new WriterCore(t.db, opts.statements);
+      return;
+    }
+    if ((t.mode ?? (workerAvailable() ? "thread" : "inline")) === "inline") {
+      this.core = WriterCore.open(t.file, t.synchronous, opts.statements);
       return;
     }
     const channel = new MessageChannel();
     const done = new SharedArrayBuffer(4);
     this.done = new Int32Array(done);
     this.port = channel.port1;
-    const init: WorkerInit = { file: opts.file, synchronous: opts.synchronous, statements: opts.statements, port: channel.port2, done };
+    const init: WorkerInit = { file: t.file, synchronous: t.synchronous, statements: opts.statements, port: channel.port2, done };
     this.worker = new Worker(WORKER_URL, { workerData: init, transferList: [channel.port2] });
     // Neither keeps the process alive: the store's owner decides when it ends (close()).
     this.worker.unref();
@@ -249,17 +259,17 @@ export class SqliteWriter {
     for (let m = receiveMessageOnPort(this.port!); m !== undefined; m = receiveMessageOnPort(this.port!)) this.settle(m.message as Result);
   }
 
-  /** Commits what is queued, then stops the worker. */
-  async close(): Promise<void> {
+  /**
+   * Commits what is queued, then lets the worker close its connection and
+   * end (closing the port tells it); nothing waits for that, since
+   * everything is committed by then.
+   */
+  close(): void {
     if (this.closed) return;
     this.flushSync();
     this.closed = true;
-    if (this.core !== undefined) {
-      this.core.close();
-      return;
-    }
-    this.port!.close();
-    await this.worker!.terminate();
+    this.core?.close();
+    this.port?.close();
   }
 
   private settle(r: Result): void {

@@ -35,7 +35,7 @@ function database(): { file: string; db: Database.Database; count: () => number 
 const STATEMENTS = { ins: "INSERT INTO t (n, body) VALUES (?, ?)" };
 
 describe.each(["thread", "inline"] as const)("SqliteWriter (%s)", (mode) => {
-  const open = (file: string): WriterModule.SqliteWriter => new built.SqliteWriter({ file, synchronous: "normal", statements: STATEMENTS, mode });
+  const open = (file: string): WriterModule.SqliteWriter => new built.SqliteWriter({ target: { file, synchronous: "normal", mode }, statements: STATEMENTS });
 
   it("runs a callback only after its writes are committed, in order", async () => {
     const { file, count } = database();
@@ -63,7 +63,7 @@ describe.each(["thread", "inline"] as const)("SqliteWriter (%s)", (mode) => {
     await Promise.all(all);
     expect(seen).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
     expect(count()).toBe(500);
-    await w.close();
+    w.close();
   });
 
   it("flushSync commits everything submitted and runs its callbacks before returning", async () => {
@@ -78,7 +78,7 @@ describe.each(["thread", "inline"] as const)("SqliteWriter (%s)", (mode) => {
     w.flushSync();
     expect(called).toBe(100);
     expect(count()).toBe(101);
-    await w.close();
+    w.close();
   });
 
   it("fails a bad batch alone, even when it was committed together with others", async () => {
@@ -97,14 +97,14 @@ describe.each(["thread", "inline"] as const)("SqliteWriter (%s)", (mode) => {
     expect(String(results[3])).toMatch(/unknown statement nope/);
     // The failed batch left nothing behind (row 2 was in it).
     expect(count()).toBe(2);
-    await w.close();
+    w.close();
   });
 
   it("close commits what is still queued", async () => {
     const { file, count } = database();
     const w = open(file);
     w.submit([["ins", [1, "queued, never sent"]]]);
-    await w.close();
+    w.close();
     expect(count()).toBe(1);
   });
 
@@ -129,6 +129,6 @@ describe.each(["thread", "inline"] as const)("SqliteWriter (%s)", (mode) => {
       err = e;
     }
     expect(String(err)).toMatch(/directory does not exist|unable to open|cannot open/i);
-    await w?.close();
+    w?.close();
   });
 });

@@ -1,7 +1,7 @@
 import { EventEmitter, setMaxListeners } from "node:events";
 import type { Issue } from "../core/issue.js";
 import type { DeliveryConfig } from "../config/schema.js";
-import { DeliveryError, type Destination, type SendResult } from "../destinations/types.js";
+import { DeliveryError, type Destination, type SendContext, type SendResult } from "../destinations/types.js";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -95,7 +95,7 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
   private idleWaiters: (() => void)[] = [];
   private poll: NodeJS.Timeout | undefined;
   /** Attempts in flight (destinations and processing), aborted together by stop(). */
-  private readonly live = new Set<Attempt>();
+  private readonly live = new LiveAttempts();
   private internalsCache: EngineInternals | undefined;
 
   constructor(private readonly opts: EngineOptions) {
@@ -240,7 +240,7 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
     if (this.poll !== undefined) clearInterval(this.poll);
     this.poll = undefined;
     this.shutdown.abort(new Error("kubecano is shutting down"));
-    for (const a of [...this.live]) a.abort(this.shutdown.signal.reason);
+    for (const a of this.live.all()) a.abort(this.shutdown.signal.reason);
     for (const w of this.allWorkers()) w.stop();
   }
 
@@ -261,7 +261,7 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
         this.idleWaiters = [];
         for (const w of waiters) w();
       },
-      attempt: (timeoutMs: number) => new Attempt(timeoutMs, this.shutdown.signal, this.live),
+      attempt: (timeoutMs: number) => this.live.start(timeoutMs, this.shutdown.signal),
     });
   }
 
@@ -449,20 +449,19 @@ class Worker extends BaseWorker {
     const started = performance.now();
     const attemptStartedAt = now();
     const dlog = this.log;
-    const at = { issue: issue.id, fingerprint: issue.fingerprint, attempt };
+    const at = (): { issue: string; fingerprint: string; attempt: number } => ({ issue: issue.id, fingerprint: issue.fingerprint, attempt });
     try {
       let result: SendResult | undefined;
       if (delivery.inDoubtSince !== undefined && this.destination.findExisting !== undefined) {
         result = await scope.race(this.destination.findExisting(issue, { since: delivery.inDoubtSince, get signal() { return scope.signal; }, log: dlog, deferrable: true }));
-        if (result !== undefined) dlog.info({ ...at, remoteId: result.remoteId }, `an attempt interrupted by a restart had already reached ${this.name}: not sending it again`);
+        if (result !== undefined) dlog.info({ ...at(), remoteId: result.remoteId }, `an attempt interrupted by a restart had already reached ${this.name}: not sending it again`);
       }
-      // The signal is made on first read (a destination that never looks, like console, costs none).
-      result ??= await scope.race(this.destination.send(issue, { get signal() { return scope.signal; }, attempt, log: dlog, deferrable: true }));
+      result ??= await scope.race(this.destination.send(issue, new AttemptContext(scope, attempt, dlog)));
       store.complete(delivery, result.remoteId);
       m.success?.inc();
       span?.setAttribute("kubecano.delivery.outcome", "success");
       m.latency?.observe(Math.max(0, now() - delivery.createdAt) / 1000);
-      if (dlog.isLevelEnabled("debug")) dlog.debug({ ...at, remoteId: result.remoteId }, result.detail ?? "delivered");
+      if (dlog.isLevelEnabled("debug")) dlog.debug({ ...at(), remoteId: result.remoteId }, result.detail ?? "delivered");
       this.engine.internals.emitDelivery({ issueId: issue.id, fingerprint: issue.fingerprint, destination: this.name, outcome: "success", attempt, remoteId: result.remoteId });
     } catch (e) {
       if (shutdownSignal.aborted) {
@@ -476,7 +475,7 @@ class Worker extends BaseWorker {
         // The destination's own pacing, not a failure: no attempt counted, nothing logged above debug.
         safely(log, () => store.defer(delivery, t + Math.max(0, err.retryAfterMs ?? 0)));
         span?.setAttribute("kubecano.delivery.outcome", "deferred");
-        if (dlog.isLevelEnabled("debug")) dlog.debug({ ...at, code: err.code, deferMs: err.retryAfterMs }, `deferred: ${err.message}`);
+        if (dlog.isLevelEnabled("debug")) dlog.debug({ ...at(), code: err.code, deferMs: err.retryAfterMs }, `deferred: ${err.message}`);
         return;
       }
       const delay = backoffDelay({ initialDelayMs: config.retry.initialDelay, maxDelayMs: config.retry.maxDelay }, attempt, err.retryAfterMs, random);
@@ -490,13 +489,13 @@ class Worker extends BaseWorker {
         const inDoubt = err.maybeDelivered && this.destination.findExisting !== undefined ? (delivery.inDoubtSince ?? attemptStartedAt) : undefined;
         safely(log, () => store.retry(delivery, t + delay, err.message, inDoubt));
         m.retry?.inc();
-        logOnce.log(dlog, "warn", `${this.name}:retry:${err.code}`, { ...at, code: err.code, retryInMs: delay }, `delivery to ${this.name} failed, will retry: ${err.message}`);
+        logOnce.log(dlog, "warn", `${this.name}:retry:${err.code}`, { ...at(), code: err.code, retryInMs: delay }, `delivery to ${this.name} failed, will retry: ${err.message}`);
         this.engine.internals.emitDelivery({ ...base, outcome: "retry", nextAttemptAt: t + delay });
       } else {
         const why = err.retryable ? `gave up after ${attempt} attempts over ${Math.round((t - delivery.createdAt) / 1000)}s: ${err.message}` : err.message;
         safely(log, () => store.kill(delivery, why));
         m.failed?.inc();
-        logOnce.log(dlog, "error", `${this.name}:failed:${err.code}`, { ...at, code: err.code, ...(err.hint !== undefined ? { hint: err.hint } : {}) }, `delivery to ${this.name} failed: ${why}`);
+        logOnce.log(dlog, "error", `${this.name}:failed:${err.code}`, { ...at(), code: err.code, ...(err.hint !== undefined ? { hint: err.hint } : {}) }, `delivery to ${this.name} failed: ${why}`);
         this.engine.internals.emitDelivery({ ...base, outcome: "failed", error: why });
       }
     } finally {
@@ -518,37 +517,96 @@ export function toDeliveryError(e: unknown, timedOut: boolean, timeoutMs: number
 }
 
 /**
+ * What a destination's send() gets. The signal is made on first read: a
+ * destination that never looks at it (console) costs none.
+ */
+class AttemptContext implements SendContext {
+  readonly deferrable = true;
+  constructor(
+    private readonly scope: Attempt,
+    readonly attempt: number,
+    readonly log: Logger,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.scope.signal;
+  }
+}
+
+/**
+ * The attempts in flight and their deadlines. One timer per timeout length
+ * (attempts, processing) instead of one per attempt: attempts of one length
+ * start in order, so they also expire in order, and the timer only ever
+ * waits for the oldest. The timers do not keep the process alive.
+ */
+export class LiveAttempts {
+  private readonly groups = new Map<number, { readonly attempts: Set<Attempt>; timer: NodeJS.Timeout | undefined }>();
+
+  /** Starts an attempt that aborts after `timeoutMs` (or when aborted). */
+  start(timeoutMs: number, shutdown: AbortSignal): Attempt {
+    const a = new Attempt(timeoutMs, this);
+    if (shutdown.aborted) {
+      a.abort(shutdown.reason);
+      return a;
+    }
+    let g = this.groups.get(timeoutMs);
+    if (g === undefined) this.groups.set(timeoutMs, (g = { attempts: new Set(), timer: undefined }));
+    g.attempts.add(a);
+    if (g.timer === undefined) this.arm(timeoutMs, g, timeoutMs);
+    return a;
+  }
+
+  /** @internal Attempt.release */
+  forget(a: Attempt): void {
+    this.groups.get(a.timeoutMs)?.attempts.delete(a);
+  }
+
+  all(): Attempt[] {
+    return [...this.groups.values()].flatMap((g) => [...g.attempts]);
+  }
+
+  private arm(timeoutMs: number, g: { readonly attempts: Set<Attempt>; timer: NodeJS.Timeout | undefined }, delay: number): void {
+    g.timer = setTimeout(() => {
+      g.timer = undefined;
+      const now = performance.now();
+      for (const a of g.attempts) {
+        if (a.deadline > now) {
+          this.arm(timeoutMs, g, a.deadline - now);
+          return;
+        }
+        g.attempts.delete(a);
+        a.expire();
+      }
+    }, Math.min(Math.max(1, Math.ceil(delay)), 2 ** 31 - 1));
+    g.timer.unref();
+  }
+}
+
+/**
  * One attempt's deadline and cancellation: it aborts when the attempt times
  * out or kubecano shuts down (DeliveryEngine.stop aborts the live ones), and
- * `release` must be called when the attempt ends. A plain timer rather than
- * AbortSignal.any([AbortSignal.timeout(), shutdown]): on Node 20 that pair
- * costs several times more per attempt and keeps every attempt's signals and
- * timer alive for the whole timeout (30 s by default), tens of thousands of
- * live objects during an alert storm. For the same reason of cost per
- * webhook, the AbortSignal handed to the destination is only made when it is
- * read, and `race` waits on a callback rather than an abort listener.
+ * `release` must be called when the attempt ends. Not AbortSignal.any([
+ * AbortSignal.timeout(), shutdown]): on Node 20 that pair costs several times
+ * more per attempt and keeps every attempt's signals and timer alive for the
+ * whole timeout (30 s by default), tens of thousands of live objects during
+ * an alert storm. For the same reason of cost per webhook, the AbortSignal
+ * handed to the destination is only made when it is read, and `race` waits
+ * on a callback rather than an abort listener.
  */
 export class Attempt {
   private controller: AbortController | undefined;
   private aborted = false;
   private reason: unknown;
   private onAbort: ((reason: unknown) => void) | undefined;
-  private readonly timer: NodeJS.Timeout;
+  /** performance.now() past which the attempt has timed out. */
+  readonly deadline: number;
   timedOut = false;
 
   constructor(
-    timeoutMs: number,
-    shutdown: AbortSignal,
-    private readonly live: Set<Attempt>,
+    readonly timeoutMs: number,
+    private readonly live: LiveAttempts,
   ) {
-    this.timer = setTimeout(() => {
-      this.timedOut = true;
-      this.abort(new DOMException(`no answer within ${timeoutMs} ms`, "TimeoutError"));
-    }, Math.min(timeoutMs, 2 ** 31 - 1));
-    // As with AbortSignal.timeout, a pending attempt alone does not keep the process alive.
-    this.timer.unref();
-    if (shutdown.aborted) this.abort(shutdown.reason);
-    else live.add(this);
+    this.deadline = performance.now() + timeoutMs;
   }
 
   /** Aborts when the attempt times out or kubecano shuts down. */
@@ -558,6 +616,13 @@ export class Attempt {
       if (this.aborted) this.controller.abort(this.reason);
     }
     return this.controller.signal;
+  }
+
+  /** @internal LiveAttempts: the deadline passed. */
+  expire(): void {
+    if (this.aborted) return;
+    this.timedOut = true;
+    this.abort(new DOMException(`no answer within ${this.timeoutMs} ms`, "TimeoutError"));
   }
 
   abort(reason: unknown): void {
@@ -590,8 +655,7 @@ export class Attempt {
   }
 
   release(): void {
-    clearTimeout(this.timer);
-    this.live.delete(this);
+    this.live.forget(this);
   }
 }
 

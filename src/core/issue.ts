@@ -67,19 +67,44 @@ export interface NewIssue {
  * random page per Issue per index (most of the store's cost per alert).
  */
 export function timeOrderedId(ms: number = Date.now()): string {
-  const t = Math.max(0, Math.floor(ms)).toString(16).padStart(12, "0").slice(-12);
   // randomUUID's "xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx": keep its random part and RFC variant after the version nibble.
-  return `${t.slice(0, 8)}-${t.slice(8)}-7${randomUUID().slice(15)}`;
+  return `${timePrefix(ms)}${randomUUID().slice(15)}`;
 }
 
+/** "tttttttt-tttt-7" for a ms; the last one is kept, since a burst of Issues shares its ms. */
+function timePrefix(ms: number): string {
+  if (ms === lastPrefixMs) return lastPrefix;
+  const t = Math.max(0, Math.floor(ms)).toString(16).padStart(12, "0").slice(-12);
+  lastPrefix = `${t.slice(0, 8)}-${t.slice(8)}-7`;
+  lastPrefixMs = ms;
+  return lastPrefix;
+}
+
+let lastPrefixMs = Number.NaN;
+let lastPrefix = "";
+
+/** `new Date(ms).toISOString()`, kept for the last ms asked (Issues of one webhook are received in the same ms). */
+function isoAt(ms: number): string {
+  if (ms !== lastIsoMs) {
+    lastIso = new Date(ms).toISOString();
+    lastIsoMs = ms;
+  }
+  return lastIso;
+}
+
+let lastIsoMs = Number.NaN;
+let lastIso = "";
+
 /** Fills in id, receivedAt and (when the source has none) the fingerprint. */
-export function createIssue(fields: NewIssue, now: Date = new Date()): Issue {
+export function createIssue(fields: NewIssue, now?: Date): Issue {
   const fingerprint =
     fields.fingerprint !== undefined && fields.fingerprint !== ""
       ? fields.fingerprint
       : computeFingerprint(fields.source, fields.subject, fields.aggregationKey);
-  const issue: Issue = {
-    id: timeOrderedId(),
+  const ms = Date.now();
+  // Built in one go, optional fields last and only when present: the key order is the Issue's JSON form.
+  const issue: { -readonly [K in keyof Issue]: Issue[K] } = {
+    id: timeOrderedId(ms),
     fingerprint,
     title: fields.title,
     aggregationKey: fields.aggregationKey,
@@ -89,14 +114,14 @@ export function createIssue(fields: NewIssue, now: Date = new Date()): Issue {
     type: fields.type,
     subject: fields.subject,
     startsAt: fields.startsAt,
-    receivedAt: fields.receivedAt ?? now.toISOString(),
+    receivedAt: fields.receivedAt ?? (now !== undefined ? now.toISOString() : isoAt(ms)),
     links: fields.links ?? [],
     clusterName: fields.clusterName,
     enrichments: fields.enrichments ?? [],
-    ...(fields.description !== undefined && fields.description !== "" ? { description: fields.description } : {}),
-    ...(fields.endsAt !== undefined ? { endsAt: fields.endsAt } : {}),
-    ...(fields.groupKey !== undefined ? { groupKey: fields.groupKey } : {}),
   };
+  if (fields.description !== undefined && fields.description !== "") issue.description = fields.description;
+  if (fields.endsAt !== undefined) issue.endsAt = fields.endsAt;
+  if (fields.groupKey !== undefined) issue.groupKey = fields.groupKey;
   return issue;
 }
 

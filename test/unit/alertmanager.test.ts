@@ -346,9 +346,23 @@ describe("alertmanagerToIssues", () => {
       expect(silenceFilter(link.url)).toBe('{alertname="X",amp="a&b=c#d",msg="say \\"hi\\"",multi="a\\nb",path="C:\\\\tmp",zeta="last"}');
     });
 
+    it("encodes the filter exactly as encodeURIComponent of the whole text does", () => {
+      const labels = { "a b": "plain-v_1.2~*(x)'!", alertname: "A", emoji: "\ud83d\ude00 ok", pct: "%41", "\u00e9": "\u00fc", slash: "a/b?c" };
+      const url = silenceUrl("http://am//", labels);
+      const text = '{a b="plain-v_1.2~*(x)\'!",alertname="A",emoji="\ud83d\ude00 ok",pct="%41",slash="a/b?c",\u00e9="\u00fc"}';
+      expect(url).toBe(`http://am/#/silences/new?filter=${encodeURIComponent(text)}`);
+    });
+
+    it("drops a silence link whose externalURL is not http(s), or that is too long", () => {
+      expect(oneIssue({}, { externalURL: "http://am#x/" }).links.map((l) => l.kind)).toEqual(["silence"]);
+      expect(oneIssue({}, { externalURL: "ftp://am/" }).links).toEqual([]);
+      expect(oneIssue({}, { externalURL: "http://am:9093" }).links.map((l) => l.kind)).toEqual(["silence"]);
+      expect(oneIssue({ labels: { alertname: "X", long: "v".repeat(3000) } }, { externalURL: "http://am:9093" }).links).toEqual([]);
+    });
+
     it("silenceUrl does not throw on a lone surrogate in a label (valid JSON can carry one)", () => {
-      const url = silenceUrl("http://am", { a: "x\ud800y", b: "\udc00" });
-      expect(silenceFilter(url)).toBe('{a="x\ufffdy",b="\ufffd"}');
+      const url = silenceUrl("http://am", { a: "x\ud800y", b: "\udc00", "k\ud800": "v" });
+      expect(silenceFilter(url)).toBe('{a="x\ufffdy",b="\ufffd",k\ufffd="v"}');
       // Through the whole path, from a JSON escape.
       const body = '{"externalURL":"http://am","alerts":[{"status":"firing","labels":{"alertname":"\\ud83d","pod":"\\udc00"},"startsAt":"2026-11-26T10:00:00Z"}]}';
       const issues = alertmanagerToIssues(parseOk(body), { clusterName: "c" });

@@ -60,8 +60,24 @@ export function alertLinks(alert: AlertmanagerAlert, externalURL: string | undef
   addLink(links, "Source graph", nonEmpty(alert.generatorURL), "graph");
   for (const a of DASHBOARD_ANNOTATIONS) addLink(links, "Dashboard", nonEmpty(annotations[a]), "dashboard");
   const ext = nonEmpty(externalURL);
-  if (ext !== undefined) addLink(links, "Silence", silenceUrl(ext, alert.labels), "silence");
+  if (ext !== undefined) {
+    const url = silenceUrl(ext, alert.labels);
+    // isSafeUrl(url), with the part before '#' judged once per externalURL: every silence link of one Alertmanager shares it.
+    if (url.length <= MAX_URL_LENGTH && silenceBaseIsSafe(ext) && !links.some((l) => l.url === url)) links.push({ name: "Silence", url, kind: "silence" });
+  }
   return links;
+}
+
+let lastExternalURL: string | undefined;
+let lastExternalURLSafe = false;
+
+/** Whether silence links under this externalURL pass isSafeUrl's scheme check (their length aside). */
+function silenceBaseIsSafe(externalURL: string): boolean {
+  if (externalURL !== lastExternalURL) {
+    lastExternalURLSafe = isSafeUrl(silenceUrl(externalURL, {}));
+    lastExternalURL = externalURL;
+  }
+  return lastExternalURLSafe;
 }
 
 const NO_ANNOTATIONS: Readonly<Record<string, string>> = Object.freeze({});
@@ -85,15 +101,20 @@ export function silenceUrl(externalURL: string, labels: Readonly<Record<string, 
       break;
     }
   }
-  let matchers = "{";
+  const base = externalURL.charCodeAt(externalURL.length - 1) === 47 /* / */ ? externalURL.replace(/\/+$/, "") : externalURL;
+  // encodeURIComponent of `{k1="v1",k2="v2"}`, piece by piece (the same text: the pieces are split at ASCII
+  // characters, so no surrogate pair is cut); label names and most values need no encoding at all.
+  let url = `${base}/#/silences/new?filter=%7B`;
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
-    matchers += `${i === 0 ? "" : ","}${k}="${escapeMatcherValue(labels[k] ?? "")}"`;
+    const v = labels[k] ?? "";
+    url += `${i === 0 ? "" : "%2C"}${URI_PLAIN.test(k) ? k : encodeURIComponent(wellFormed(k))}%3D%22${URI_PLAIN.test(v) ? v : encodeURIComponent(wellFormed(escapeMatcherValue(v)))}%22`;
   }
-  matchers += "}";
-  const base = externalURL.charCodeAt(externalURL.length - 1) === 47 /* / */ ? externalURL.replace(/\/+$/, "") : externalURL;
-  return `${base}/#/silences/new?filter=${encodeURIComponent(wellFormed(matchers))}`;
+  return `${url}%7D`;
 }
+
+/** Text that encodeURIComponent leaves as it is (and that has nothing for escapeMatcherValue to escape). */
+const URI_PLAIN = /^[\w.!~*'()-]*$/;
 
 /** Lone surrogates (valid in JSON as \ud800 escapes) become U+FFFD: encodeURIComponent throws on them. */
 function wellFormed(s: string): string {
@@ -111,7 +132,7 @@ function escapeMatcherValue(v: string): string {
 
 /** http(s) only, and short enough for every destination's button limit. */
 export function isSafeUrl(url: string): boolean {
-  if (url.length > 3000) return false;
+  if (url.length > MAX_URL_LENGTH) return false;
   // A fragment never makes a URL invalid nor changes its scheme, so the part
   // before '#' decides; that part repeats (every silence link of one
   // Alertmanager shares it), so its answer is kept.
@@ -127,6 +148,7 @@ export function isSafeUrl(url: string): boolean {
 }
 
 const safeBases = new Map<string, boolean>();
+const MAX_URL_LENGTH = 3000;
 
 function parsesAsHttp(url: string): boolean {
   try {

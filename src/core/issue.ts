@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import type { Enrichment, Link } from "./blocks.js";
 import type { Severity } from "./severity.js";
 import type { Subject } from "./subject.js";
@@ -67,9 +67,26 @@ export interface NewIssue {
  * random page per Issue per index (most of the store's cost per alert).
  */
 export function timeOrderedId(ms: number = Date.now()): string {
-  // randomUUID's "xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx": keep its random part and RFC variant after the version nibble.
-  return `${timePrefix(ms)}${randomUUID().slice(15)}`;
+  // After "tttttttt-tttt-7": 12 random bits, "-", the RFC variant (binary 10) and 14 random bits, "-", 48 random bits.
+  if (randomAt === RANDOM_POOL.length) {
+    randomFillSync(RANDOM_POOL);
+    randomAt = 0;
+  }
+  const b = RANDOM_POOL;
+  const o = randomAt;
+  randomAt += RANDOM_BYTES_PER_ID;
+  const randA = HEX_DIGIT[b[o]! & 0x0f]! + HEX[b[o + 1]!]!;
+  const variant = HEX[(b[o + 2]! & 0x3f) | 0x80]! + HEX[b[o + 3]!]!;
+  const node = HEX[b[o + 4]!]! + HEX[b[o + 5]!]! + HEX[b[o + 6]!]! + HEX[b[o + 7]!]! + HEX[b[o + 8]!]! + HEX[b[o + 9]!]!;
+  return `${timePrefix(ms)}${randA}-${variant}-${node}`;
 }
+
+/** Random bytes for ids, from the CSPRNG (as randomUUID's are), drawn a few hundred ids at a time. */
+const RANDOM_BYTES_PER_ID = 10;
+const RANDOM_POOL = new Uint8Array(RANDOM_BYTES_PER_ID * 512);
+let randomAt = RANDOM_POOL.length;
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const HEX_DIGIT = Array.from({ length: 16 }, (_, i) => i.toString(16));
 
 /** "tttttttt-tttt-7" for a ms; the last one is kept, since a burst of Issues shares its ms. */
 function timePrefix(ms: number): string {

@@ -100,6 +100,10 @@ interface Slot {
   missNodes: number;
   /** By the name of the stop workflow that matched earlier. */
   readonly stopped: Map<string, Decision>;
+  /** The only Issue sources its triggers can match, when they are limited (see CompiledTrigger.sources). */
+  readonly sources: ReadonlySet<string> | undefined;
+  /** For other sources: the decision, the same for every Issue of that source. */
+  readonly otherSources: Map<string, Decision>;
 }
 
 /** The decision of a workflow whose triggers missed with these results (see Slot.unmatched). */
@@ -136,6 +140,8 @@ function slotOf(w: CompiledWorkflow): Slot {
     unmatched: missRoot(),
     missNodes: 0,
     stopped: new Map(),
+    sources: w.triggers.length > 0 && w.triggers.every((t) => t.sources !== undefined) ? new Set(w.triggers.flatMap((t) => [...t.sources!])) : undefined,
+    otherSources: new Map(),
   };
 }
 
@@ -153,6 +159,18 @@ function missChild(slot: Slot, node: MissNode, result: MatchResult): MissNode {
     slot.missNodes++;
   }
   return child;
+}
+
+/** A workflow's triggers on an Issue. They are pure: the first that matches decides, the rest need not be asked. */
+function evaluate(slot: Slot, issue: Issue): Decision {
+  const triggers = slot.workflow.triggers;
+  let missed = slot.unmatched;
+  for (let j = 0; j < triggers.length; j++) {
+    const r = triggers[j]!.match(issue);
+    if (r.ok) return slot.matched[j]!;
+    missed = missChild(slot, missed, r);
+  }
+  return unmatchedDecision(slot, missed);
 }
 
 /** Every trigger missed: the reasons, joined in trigger order. */
@@ -258,21 +276,18 @@ export class WorkflowEngine {
         out[i] = slot.disabled;
       } else if (w.triggers.length === 0) {
         out[i] = slot.noTriggers;
-      } else {
-        // Triggers are pure: the first that matches decides, the rest need not be asked.
-        let missed = slot.unmatched;
-        let d: Decision | undefined;
-        for (let j = 0; j < w.triggers.length; j++) {
-          const r = w.triggers[j]!.match(issue);
-          if (r.ok) {
-            d = slot.matched[j]!;
-            break;
-          }
-          missed = missChild(slot, missed, r);
+      } else if (slot.sources !== undefined && !slot.sources.has(issue.source)) {
+        // No trigger can match this source (an alert for the watch workflows, an event for the alert ones).
+        let d = slot.otherSources.get(issue.source);
+        if (d === undefined) {
+          d = evaluate(slot, issue);
+          if (slot.otherSources.size >= UNMATCHED_PER_WORKFLOW) slot.otherSources.clear();
+          slot.otherSources.set(issue.source, d);
         }
-        if (d !== undefined) {
-          if (w.stop) stoppedBy = w.name;
-        } else d = unmatchedDecision(slot, missed);
+        out[i] = d;
+      } else {
+        const d = evaluate(slot, issue);
+        if (d.matched && w.stop) stoppedBy = w.name;
         out[i] = d;
       }
     }

@@ -7,8 +7,16 @@ export type MatchResult = { readonly ok: true; readonly why: string } | { readon
 export interface CompiledTrigger {
   /** "on_alertmanager_alert alert_name=KubePodCrashLooping status=firing" */
   readonly description: string;
+  /**
+   * The Issue sources it can match at all, when it is limited to some; for
+   * any other source, match gives the same miss for every Issue of that source.
+   */
+  readonly sources?: ReadonlySet<string> | undefined;
   match(issue: Issue): MatchResult;
 }
+
+const ALERTMANAGER_SOURCES: ReadonlySet<string> = new Set(["prometheus"]);
+const KUBERNETES_SOURCES: ReadonlySet<string> = new Set(["kubernetes", "helm"]);
 
 interface Check {
   readonly what: string;
@@ -55,6 +63,7 @@ export function compileTrigger(t: TriggerConfig): CompiledTrigger {
   const hit: MatchResult = Object.freeze({ ok: true, why: description });
   return {
     description,
+    sources: kind === "on_alertmanager_alert" ? ALERTMANAGER_SOURCES : undefined,
     match(issue) {
       for (let i = 0; i < checks.length; i++) {
         const c = checks[i]!;
@@ -114,6 +123,7 @@ function compileKubernetesTrigger(m: Extract<TriggerConfig, { on_kubernetes_even
   const hit: MatchResult = Object.freeze({ ok: true, why: description });
   return {
     description,
+    sources: KUBERNETES_SOURCES,
     match(issue) {
       for (let i = 0; i < checks.length; i++) {
         const c = checks[i]!;

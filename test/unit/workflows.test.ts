@@ -249,6 +249,22 @@ describe("WorkflowEngine.plan", () => {
     expect(e.plan(mkIssue())[0]?.why).toBe('alert_name "KubePodCrashLooping" does not match A; namespace "shop" does not match kube-system');
   });
 
+  it("workflows for another source say so, per source, and still match their own", async () => {
+    const e = await engine([], { defaults: true });
+    const why = (i: Issue, name: string): unknown => e.plan(i).find((p) => p.workflow.name === name);
+    const event = mkIssue({ source: "kubernetes", type: "event", alertname: "CrashLoopBackOff" });
+    const helm = mkIssue({ source: "helm", type: "event", alertname: "CrashLoopBackOff" });
+    for (let n = 0; n < 2; n++) {
+      expect(why(mkIssue(), "watch-crashloop-context")).toMatchObject({ matched: false, why: "not a Kubernetes event (source prometheus)" });
+      expect(why(event, "crashloop-context")).toMatchObject({ matched: false, why: "not an Alertmanager alert" });
+      expect(why(event, "oom-context")).toMatchObject({ matched: false, why: "not an Alertmanager alert; not an Alertmanager alert" });
+      expect(why(event, "watch-crashloop-context")).toMatchObject({ matched: true });
+      expect(why(helm, "watch-crashloop-context")).toMatchObject({ matched: true });
+      expect(why(mkIssue({ source: "manual" }), "watch-quota-context")).toMatchObject({ matched: false, why: "not a Kubernetes event (source manual)" });
+      expect(why(mkIssue({ source: "manual" }), "alert-annotations")).toMatchObject({ matched: false, why: "not an Alertmanager alert" });
+    }
+  });
+
   it("isPure: only matching workflows count, and cluster and custom actions are not pure", async () => {
     const custom = moduleFile("pure-check.mjs", "export default () => ({});\n");
     const e = await engine(

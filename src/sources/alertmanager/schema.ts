@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isoTime } from "../../core/issue.js";
 
 /**
  * Alertmanager webhook payload, version "4" (notify/webhook/webhook.go).
@@ -63,7 +64,7 @@ export function isoMillis(ts: string): string | undefined {
     return n > 24 ? `${ts.slice(0, 23)}Z` : `${ts.slice(0, n - 1)}${"000".slice(n - 21)}Z`;
   }
   const ms = parseTimestampSlow(ts);
-  return Number.isFinite(ms) ? new Date(ms).toISOString() : undefined;
+  return Number.isFinite(ms) ? isoTime(ms) : undefined;
 }
 
 interface UtcFields {

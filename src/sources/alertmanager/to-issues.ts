@@ -1,5 +1,5 @@
 import type { Link } from "../../core/blocks.js";
-import { createIssue, type Issue } from "../../core/issue.js";
+import { createIssue, isoTime, type Issue } from "../../core/issue.js";
 import { mapSeverity, type Severity } from "../../core/severity.js";
 import { subjectFromLabels } from "../../core/subject.js";
 import { isoMillis, isZeroTime, parseTimestamp, type AlertmanagerAlert, type WebhookPayload } from "./schema.js";
@@ -49,7 +49,7 @@ export function alertToIssue(alert: AlertmanagerAlert, payload: Pick<WebhookPayl
 function resolvedAt(endsAt: string | undefined): string | undefined {
   if (endsAt === undefined) return undefined;
   const ms = parseTimestamp(endsAt);
-  return isZeroTime(ms) ? undefined : new Date(ms).toISOString();
+  return isZeroTime(ms) ? undefined : isoTime(ms);
 }
 
 /** Graph, runbook, dashboard and silence links; only http(s) URLs survive. */

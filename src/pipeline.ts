@@ -7,7 +7,7 @@ import type { ClusterAccess } from "./kube/access.js";
 import type { Logger } from "./observability/logger.js";
 import type { Metrics } from "./observability/metrics.js";
 import { Router, type RoutingResult } from "./routing/router.js";
-import { alertmanagerToIssues } from "./sources/alertmanager/to-issues.js";
+import { alertmanagerToIssues, type AlertmanagerOptions } from "./sources/alertmanager/to-issues.js";
 import { parseWebhookBody, PayloadError } from "./sources/alertmanager/parse.js";
 import type { ActionStatus, WorkflowEngine, WorkflowResult } from "./workflows/engine.js";
 
@@ -40,8 +40,10 @@ export class Pipeline implements IssueProcessor {
   private engine: DeliveryEngine | undefined;
   private readonly router: Router;
   private readonly actionCounts: ActionCounts | undefined;
+  private readonly alertmanagerOptions: AlertmanagerOptions;
 
   constructor(private readonly deps: PipelineDeps) {
+    this.alertmanagerOptions = { clusterName: deps.config.clusterName, severityMap: deps.config.severityMap };
     this.actionCounts = deps.metrics !== undefined ? ActionCounts.of(deps.metrics.actions) : undefined;
     const all = deps.config.destinations.map((d) => d.name);
     this.router = new Router(deps.config.routes, deps.config.defaultDestinations ?? all, deps.config.defaultDestinations !== undefined);
@@ -57,10 +59,13 @@ export class Pipeline implements IssueProcessor {
     const parsed = parseWebhookBody(body);
     if (!parsed.ok) return { kind: "invalid", error: parsed.error };
     const payload = parsed.value;
-    const issues = alertmanagerToIssues(payload, { clusterName: this.deps.config.clusterName, severityMap: this.deps.config.severityMap });
+    const issues = alertmanagerToIssues(payload, this.alertmanagerOptions);
     const outcome = await this.submit(issues);
-    if (outcome.kind === "accepted") this.deps.metrics?.alertsReceived.inc({ source: "alertmanager" }, payload.alerts.length);
-    return outcome.kind === "accepted" ? { ...outcome, alerts: payload.alerts.length } : outcome;
+    if (outcome.kind !== "accepted") return outcome;
+    const alerts = payload.alerts.length;
+    this.deps.metrics?.alertsReceived.inc({ source: "alertmanager" }, alerts);
+    // One Issue per alert: submit counted the same already.
+    return outcome.alerts === alerts ? outcome : { ...outcome, alerts };
   }
 
   /** Queues Issues from any source. Refuses (never drops) when the backlog or store cannot take them. */
@@ -91,7 +96,8 @@ export class Pipeline implements IssueProcessor {
   async process(issue: Issue, signal: AbortSignal): Promise<Processed> {
     let r = this.workflowsNow(issue, signal);
     if (r instanceof Promise) r = await r;
-    return { issue: r.issue, destinations: this.route(r.issue), silenced: r.silenced };
+    // The engine only reads the destinations: no copy (unlike route()).
+    return { issue: r.issue, destinations: this.routeExplained(r.issue).destinations, silenced: r.silenced };
   }
 
   fallback(issue: Issue, error: string): Processed {

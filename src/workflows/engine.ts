@@ -248,7 +248,8 @@ export class WorkflowEngine {
   }
 
   /** The last Issue planned and its plan: isPure and then run ask for the same one, one after the other. */
-  private memo: { issue: Issue; plan: readonly Decision[] } | undefined;
+  private memoIssue: Issue | undefined;
+  private memoPlan: readonly Decision[] = [];
 
   /** Matching decisions for an Issue, one per workflow in order. */
   plan(issue: Issue): readonly PlanEntry[] {
@@ -256,10 +257,10 @@ export class WorkflowEngine {
   }
 
   private decide(issue: Issue): readonly Decision[] {
-    const m = this.memo;
-    if (m !== undefined && m.issue === issue) return m.plan;
+    if (this.memoIssue === issue) return this.memoPlan;
     const plan = this.computePlan(issue);
-    this.memo = { issue, plan };
+    this.memoIssue = issue;
+    this.memoPlan = plan;
     return plan;
   }
 

@@ -1,3 +1,4 @@
+import type { Counter } from "prom-client";
 import type { Config } from "./config/schema.js";
 import { withEnrichment, type Issue } from "./core/issue.js";
 import type { DeliveryEngine, IssueProcessor, Processed } from "./delivery/engine.js";
@@ -6,9 +7,9 @@ import type { ClusterAccess } from "./kube/access.js";
 import type { Logger } from "./observability/logger.js";
 import type { Metrics } from "./observability/metrics.js";
 import { Router, type RoutingResult } from "./routing/router.js";
-import { alertmanagerToIssues } from "./sources/alertmanager/to-issues.js";
+import { alertmanagerToIssues, type AlertmanagerOptions } from "./sources/alertmanager/to-issues.js";
 import { parseWebhookBody, PayloadError } from "./sources/alertmanager/parse.js";
-import type { WorkflowEngine, WorkflowResult } from "./workflows/engine.js";
+import type { ActionStatus, WorkflowEngine, WorkflowResult } from "./workflows/engine.js";
 
 /** What happened to one webhook request; the HTTP layer maps it to a status code. */
 export type IngestOutcome =
@@ -38,8 +39,12 @@ const ROUTED_NS = "routed";
 export class Pipeline implements IssueProcessor {
   private engine: DeliveryEngine | undefined;
   private readonly router: Router;
+  private readonly actionCounts: ActionCounts | undefined;
+  private readonly alertmanagerOptions: AlertmanagerOptions;
 
   constructor(private readonly deps: PipelineDeps) {
+    this.alertmanagerOptions = { clusterName: deps.config.clusterName, severityMap: deps.config.severityMap };
+    this.actionCounts = deps.metrics !== undefined ? ActionCounts.of(deps.metrics.actions) : undefined;
     const all = deps.config.destinations.map((d) => d.name);
     this.router = new Router(deps.config.routes, deps.config.defaultDestinations ?? all, deps.config.defaultDestinations !== undefined);
   }
@@ -54,10 +59,13 @@ export class Pipeline implements IssueProcessor {
     const parsed = parseWebhookBody(body);
     if (!parsed.ok) return { kind: "invalid", error: parsed.error };
     const payload = parsed.value;
-    const issues = alertmanagerToIssues(payload, { clusterName: this.deps.config.clusterName, severityMap: this.deps.config.severityMap });
+    const issues = alertmanagerToIssues(payload, this.alertmanagerOptions);
     const outcome = await this.submit(issues);
-    if (outcome.kind === "accepted") this.deps.metrics?.alertsReceived.inc({ source: "alertmanager" }, payload.alerts.length);
-    return outcome.kind === "accepted" ? { ...outcome, alerts: payload.alerts.length } : outcome;
+    if (outcome.kind !== "accepted") return outcome;
+    const alerts = payload.alerts.length;
+    this.deps.metrics?.alertsReceived.inc({ source: "alertmanager" }, alerts);
+    // One Issue per alert: submit counted the same already.
+    return outcome.alerts === alerts ? outcome : { ...outcome, alerts };
   }
 
   /** Queues Issues from any source. Refuses (never drops) when the backlog or store cannot take them. */
@@ -86,8 +94,10 @@ export class Pipeline implements IssueProcessor {
   }
 
   async process(issue: Issue, signal: AbortSignal): Promise<Processed> {
-    const r = await this.runWorkflows(issue, signal);
-    return { issue: r.issue, destinations: this.route(r.issue), silenced: r.silenced };
+    let r = this.workflowsNow(issue, signal);
+    if (r instanceof Promise) r = await r;
+    // The engine only reads the destinations: no copy (unlike route()).
+    return { issue: r.issue, destinations: this.routeExplained(r.issue).destinations, silenced: r.silenced };
   }
 
   fallback(issue: Issue, error: string): Processed {
@@ -97,10 +107,25 @@ export class Pipeline implements IssueProcessor {
 
   /** Runs the workflows over an Issue (also used by `replay`, which shows the trace). */
   async runWorkflows(issue: Issue, signal?: AbortSignal): Promise<WorkflowResult> {
+    return this.workflowsNow(issue, signal);
+  }
+
+  /** runWorkflows, without a promise when no action had to be waited for (see WorkflowEngine.runNow). */
+  private workflowsNow(issue: Issue, signal: AbortSignal | undefined): WorkflowResult | Promise<WorkflowResult> {
     if (this.deps.workflows === undefined) return { issue, trace: [] };
-    const r = await this.deps.workflows.run(issue, { kube: this.deps.cluster?.reader(), log: this.deps.log, ...(signal !== undefined ? { signal } : {}) });
-    const m = this.deps.metrics;
-    if (m !== undefined) for (const w of r.trace) for (const a of w.actions) m.actions.inc({ action: a.action, status: a.status });
+    const r = this.deps.workflows.runNow(issue, { kube: this.deps.cluster?.reader(), log: this.deps.log, signal });
+    return r instanceof Promise ? r.then((x) => this.counted(x)) : this.counted(r);
+  }
+
+  private counted(r: WorkflowResult): WorkflowResult {
+    const counts = this.actionCounts;
+    if (counts !== undefined) {
+      const trace = r.trace;
+      for (let i = 0; i < trace.length; i++) {
+        const actions = trace[i]!.actions;
+        for (let j = 0; j < actions.length; j++) counts.add(actions[j]!.action, actions[j]!.status);
+      }
+    }
     return r;
   }
 
@@ -136,3 +161,65 @@ export class Pipeline implements IssueProcessor {
     return { ...r, destinations: [...r.destinations, ...extra], why: `${r.why}; plus ${extra.join(", ")}, where it fired` };
   }
 }
+
+/**
+ * The workflow actions counter (kubecano_workflow_actions_total), counted
+ * here by action and status and added to the counter whenever it is read:
+ * prom-client calls a metric's `collect` before every read (a scrape, `get`),
+ * so each read sees every action run before it. A labelled counter update per
+ * action (four for a crash-looping pod's alert without a cluster) cost more
+ * than the workflows that ran them.
+ */
+class ActionCounts {
+  private static readonly byCounter = new WeakMap<object, ActionCounts>();
+
+  /** One per counter, whichever pipelines share it. */
+  static of(counter: Counter<"action" | "status">): ActionCounts {
+    let c = ActionCounts.byCounter.get(counter);
+    if (c === undefined) {
+      c = new ActionCounts(counter);
+      ActionCounts.byCounter.set(counter, c);
+    }
+    return c;
+  }
+
+  /** By action name, then status. */
+  private readonly counts = new Map<string, Record<ActionStatus, number>>();
+  private pending = false;
+
+  private constructor(private readonly counter: Counter<"action" | "status">) {
+    // `collect` is a prom-client config option; the instance keeps it as a property, read on every get().
+    const target = counter as unknown as { collect?: (this: unknown) => unknown };
+    const before = target.collect;
+    const flush = (): void => this.flush();
+    target.collect = function (this: unknown) {
+      flush();
+      return before?.call(this);
+    };
+  }
+
+  add(action: string, status: ActionStatus): void {
+    let byStatus = this.counts.get(action);
+    if (byStatus === undefined) {
+      byStatus = { ok: 0, failed: 0, timeout: 0, skipped: 0 };
+      this.counts.set(action, byStatus);
+    }
+    byStatus[status]++;
+    this.pending = true;
+  }
+
+  flush(): void {
+    if (!this.pending) return;
+    this.pending = false;
+    for (const [action, byStatus] of this.counts) {
+      for (const status of ACTION_STATUSES) {
+        const n = byStatus[status];
+        if (n === 0) continue;
+        byStatus[status] = 0;
+        this.counter.inc({ action, status }, n);
+      }
+    }
+  }
+}
+
+const ACTION_STATUSES: readonly ActionStatus[] = ["ok", "failed", "timeout", "skipped"];

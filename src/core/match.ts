@@ -28,8 +28,14 @@ export function compilePattern(pattern: string): CompiledPattern {
   const test = compileBody(body, pattern);
   return {
     source: pattern,
-    test: (v) => (negated ? !test(v) : test(v)),
+    test: negated ? (v) => !test(v) : test,
   };
+}
+
+/** An exact pattern (no `!=`, glob or regex): its value, else undefined. */
+function exactValue(pattern: string): string | undefined {
+  if (pattern.startsWith("!=") || /^\/.*\/[a-z]*$/s.test(pattern) || pattern.includes("*") || pattern.includes("?")) return undefined;
+  return pattern;
 }
 
 function compileBody(body: string, original: string): (v: string | undefined) => boolean {
@@ -56,11 +62,24 @@ function compileBody(body: string, original: string): (v: string | undefined) =>
 export function compilePatterns(input: PatternInput): CompiledPattern {
   const list = typeof input === "string" ? [input] : [...input];
   const compiled = list.map(compilePattern);
+  const source = list.length === 1 ? list[0]! : `[${list.join(", ")}]`;
+  // Triggers and routes test every Issue: one pattern is its own test, and a list of exact values is a set.
+  if (compiled.length === 1) return { source, test: compiled[0]!.test };
+  const exact = list.map(exactValue);
+  if (exact.length > 0 && exact.every((e) => e !== undefined)) {
+    const values = new Set(exact as string[]);
+    return { source, test: (v) => v !== undefined && values.has(v) };
+  }
   const positives = compiled.filter((p) => !p.source.startsWith("!="));
   const negatives = compiled.filter((p) => p.source.startsWith("!="));
   return {
-    source: list.length === 1 ? list[0]! : `[${list.join(", ")}]`,
-    test: (v) => negatives.every((n) => n.test(v)) && (positives.length === 0 || positives.some((p) => p.test(v))),
+    source,
+    test: (v) => {
+      for (const n of negatives) if (!n.test(v)) return false;
+      if (positives.length === 0) return true;
+      for (const p of positives) if (p.test(v)) return true;
+      return false;
+    },
   };
 }
 

@@ -26,15 +26,33 @@ export const DEFAULT_SEVERITY_MAP: Readonly<Record<string, Severity>> = {
  */
 export function mapSeverity(
   label: string | undefined,
-  overrides: Readonly<Record<string, Severity>> = {},
+  overrides: Readonly<Record<string, Severity>> = NO_OVERRIDES,
 ): Severity {
   if (label === undefined) return "INFO";
   const key = label.trim().toLowerCase();
-  for (const [k, v] of Object.entries(overrides)) {
-    if (k.trim().toLowerCase() === key) return v;
-  }
+  const found = normalisedOverrides(overrides).get(key);
+  if (found !== undefined) return found;
   // Own keys only: "constructor" or "__proto__" must not find Object.prototype's members.
   return Object.hasOwn(DEFAULT_SEVERITY_MAP, key) ? DEFAULT_SEVERITY_MAP[key]! : "INFO";
+}
+
+const NO_OVERRIDES: Readonly<Record<string, Severity>> = Object.freeze({});
+const EMPTY_OVERRIDES: ReadonlyMap<string, Severity> = new Map();
+const normalised = new WeakMap<object, ReadonlyMap<string, Severity>>();
+
+/** The overrides by trimmed, lower-cased key, the first of equal keys winning; made once per (config) object. */
+function normalisedOverrides(overrides: Readonly<Record<string, Severity>>): ReadonlyMap<string, Severity> {
+  let m = normalised.get(overrides);
+  if (m === undefined) {
+    const built = new Map<string, Severity>();
+    for (const [k, v] of Object.entries(overrides)) {
+      const nk = k.trim().toLowerCase();
+      if (!built.has(nk)) built.set(nk, v);
+    }
+    m = built.size === 0 ? EMPTY_OVERRIDES : built;
+    normalised.set(overrides, m);
+  }
+  return m;
 }
 
 /** Lower is more urgent: HIGH=0 ... DEBUG=3. */

@@ -43,10 +43,11 @@ export function subjectFromLabels(
   const container = nonEmpty(labels["container"]);
   let kind = "";
   let name = "";
-  for (const [label, k] of SUBJECT_LABEL_PRIORITY) {
-    const v = nonEmpty(labels[label]);
+  for (let i = 0; i < SUBJECT_LABEL_PRIORITY.length; i++) {
+    const entry = SUBJECT_LABEL_PRIORITY[i]!;
+    const v = nonEmpty(labels[entry[0]]);
     if (v !== undefined) {
-      kind = k;
+      kind = entry[1];
       name = v;
       break;
     }
@@ -56,15 +57,14 @@ export function subjectFromLabels(
     name = namespace;
   }
   const clusterScoped = kind === "Node" || kind === "PersistentVolume" || kind === "Namespace";
-  return {
-    kind,
-    name,
-    ...(namespace !== undefined && !clusterScoped ? { namespace } : {}),
-    ...(node !== undefined ? { node } : {}),
-    ...(container !== undefined ? { container } : {}),
-    labels,
-    annotations,
-  };
+  // Key order as written: it is the Subject's JSON form.
+  const subject: { -readonly [K in keyof Subject]: Subject[K] } = { kind, name } as Subject;
+  if (namespace !== undefined && !clusterScoped) subject.namespace = namespace;
+  if (node !== undefined) subject.node = node;
+  if (container !== undefined) subject.container = container;
+  subject.labels = labels;
+  subject.annotations = annotations;
+  return subject;
 }
 
 /** "shop/pod/api-7d9f", "node/worker-1", or "" for no subject. */

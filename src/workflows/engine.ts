@@ -9,7 +9,7 @@ import { BUILTIN_ACTIONS } from "./actions/registry.js";
 import { loadCustomAction } from "./custom.js";
 import { DEFAULT_WORKFLOWS } from "./defaults.js";
 import type { WorkflowConfig } from "./schema.js";
-import { compileTrigger, type CompiledTrigger } from "./triggers.js";
+import { compileTrigger, type CompiledTrigger, type MatchResult } from "./triggers.js";
 import { ActionError, type ActionContext, type ActionOutput } from "./types.js";
 
 interface CompiledAction {
@@ -18,6 +18,8 @@ interface CompiledAction {
   readonly params: unknown;
   readonly timeoutMs: number;
   readonly run: (params: unknown, ctx: ActionContext) => Promise<ActionOutput> | ActionOutput;
+  /** Its trace when skipped for want of a cluster (immutable, so shared). */
+  readonly skipped: ActionTrace;
 }
 
 export interface CompiledWorkflow {
@@ -62,6 +64,132 @@ export interface RunOptions {
   readonly now?: () => Date;
 }
 
+/** One workflow's matching decision for an Issue. */
+export interface PlanEntry {
+  readonly workflow: CompiledWorkflow;
+  readonly matched: boolean;
+  readonly why: string;
+}
+
+/**
+ * A plan entry as the engine keeps it: decisions are immutable and repeat
+ * from Issue to Issue (the same few texts per workflow), so each is made once
+ * and shared, with the trace a workflow that did not run shows.
+ */
+interface Decision extends PlanEntry {
+  /** For an unmatched workflow: its whole trace entry. */
+  readonly trace: WorkflowTrace | undefined;
+  /** For a matched one whose actions all need the cluster: its trace without a cluster (made when first needed). */
+  noCluster: WorkflowTrace | undefined;
+}
+
+/** A compiled workflow and its decisions made so far. */
+interface Slot {
+  readonly workflow: CompiledWorkflow;
+  /** Every action only reads the Issue. */
+  readonly pure: boolean;
+  /** Every action needs the cluster (so without one, all are skipped). */
+  readonly allCluster: boolean;
+  readonly disabled: Decision;
+  readonly noTriggers: Decision;
+  /** By trigger: the decision when it is the first that matches. */
+  readonly matched: readonly Decision[];
+  /** By the triggers' (shared) miss results, one level per trigger. */
+  unmatched: MissNode;
+  /** Nodes under `unmatched` (bounded: miss results quote values from alerts). */
+  missNodes: number;
+  /** By the name of the stop workflow that matched earlier. */
+  readonly stopped: Map<string, Decision>;
+  /** The only Issue sources its triggers can match, when they are limited (see CompiledTrigger.sources). */
+  readonly sources: ReadonlySet<string> | undefined;
+  /** For other sources: the decision, the same for every Issue of that source. */
+  readonly otherSources: Map<string, Decision>;
+}
+
+/** The decision of a workflow whose triggers missed with these results (see Slot.unmatched). */
+interface MissNode {
+  readonly result: MatchResult | undefined;
+  readonly parent: MissNode | undefined;
+  next: Map<MatchResult, MissNode> | undefined;
+  decision: Decision | undefined;
+}
+
+const UNMATCHED_PER_WORKFLOW = 256;
+
+function missRoot(): MissNode {
+  return { result: undefined, parent: undefined, next: undefined, decision: undefined };
+}
+
+function decision(workflow: CompiledWorkflow, matched: boolean, why: string): Decision {
+  return { workflow, matched, why, trace: matched ? undefined : sharedTrace(workflow, false, why, []), noCluster: undefined };
+}
+
+/** A trace entry that many results share: frozen, so no reader can change it for the others. */
+function sharedTrace(workflow: CompiledWorkflow, matched: boolean, why: string, actions: readonly ActionTrace[]): WorkflowTrace {
+  return Object.freeze({ workflow: workflow.name, builtin: workflow.builtin, matched, why, actions: Object.freeze(actions) });
+}
+
+function slotOf(w: CompiledWorkflow): Slot {
+  return {
+    workflow: w,
+    pure: w.actions.every((a) => a.kind === "pure"),
+    allCluster: w.actions.every((a) => a.kind === "cluster"),
+    disabled: decision(w, false, "disabled"),
+    noTriggers: decision(w, false, "has no triggers"),
+    matched: w.triggers.map((t) => decision(w, true, `matched ${t.description}`)),
+    unmatched: missRoot(),
+    missNodes: 0,
+    stopped: new Map(),
+    sources: w.triggers.length > 0 && w.triggers.every((t) => t.sources !== undefined) ? new Set(w.triggers.flatMap((t) => [...t.sources!])) : undefined,
+    otherSources: new Map(),
+  };
+}
+
+/** The node for one more trigger's miss result under `node` (Match results of misses are shared: see triggers.ts). */
+function missChild(slot: Slot, node: MissNode, result: MatchResult): MissNode {
+  let child = node.next?.get(result);
+  if (child === undefined) {
+    if (slot.missNodes >= UNMATCHED_PER_WORKFLOW * slot.workflow.triggers.length) {
+      // Start over; `node` may be dropped with the rest, which only costs its decision being made again.
+      slot.unmatched = missRoot();
+      slot.missNodes = 0;
+    }
+    child = { result, parent: node, next: undefined, decision: undefined };
+    (node.next ??= new Map()).set(result, child);
+    slot.missNodes++;
+  }
+  return child;
+}
+
+/** A workflow's triggers on an Issue. They are pure: the first that matches decides, the rest need not be asked. */
+function evaluate(slot: Slot, issue: Issue): Decision {
+  const triggers = slot.workflow.triggers;
+  let missed = slot.unmatched;
+  for (let j = 0; j < triggers.length; j++) {
+    const r = triggers[j]!.match(issue);
+    if (r.ok) return slot.matched[j]!;
+    missed = missChild(slot, missed, r);
+  }
+  return unmatchedDecision(slot, missed);
+}
+
+/** Every trigger missed: the reasons, joined in trigger order. */
+function unmatchedDecision(slot: Slot, node: MissNode): Decision {
+  if (node.decision !== undefined) return node.decision;
+  const whys: string[] = [];
+  for (let n: MissNode | undefined = node; n?.result !== undefined; n = n.parent) whys.unshift(n.result.why);
+  return (node.decision = decision(slot.workflow, false, whys.join("; ")));
+}
+
+function stoppedDecision(slot: Slot, stoppedBy: string): Decision {
+  let d = slot.stopped.get(stoppedBy);
+  if (d === undefined) {
+    d = decision(slot.workflow, false, `not evaluated: ${stoppedBy} matched and has stop: true`);
+    slot.stopped.set(stoppedBy, d);
+  }
+  return d;
+}
+
 export interface EngineSettings {
   readonly workflows: readonly WorkflowConfig[];
   readonly actionTimeoutMs: number;
@@ -76,7 +204,11 @@ export interface EngineSettings {
  * name replaces one in place, and `enabled: false` turns it off.
  */
 export class WorkflowEngine {
-  private constructor(readonly workflows: readonly CompiledWorkflow[]) {}
+  private readonly slots: readonly Slot[];
+
+  private constructor(readonly workflows: readonly CompiledWorkflow[]) {
+    this.slots = workflows.map(slotOf);
+  }
 
   static async create(settings: EngineSettings, opts: { configDir: string }): Promise<WorkflowEngine> {
     const user = new Map(settings.workflows.map((w, i) => [w.name, { w, i }]));
@@ -103,10 +235,11 @@ export class WorkflowEngine {
         if (a.action === "custom") {
           const p = a.params as { module: string; params: Record<string, unknown>; name?: string };
           const custom = await loadCustomAction(p.module, p.params, { configDir: opts.configDir, where: `${where}.custom`, name: p.name });
-          actions.push({ name: `custom:${custom.name}`, kind: "custom", params: custom.params, timeoutMs: a.timeoutMs ?? settings.actionTimeoutMs, run: custom.run });
+          const name = `custom:${custom.name}`;
+          actions.push({ name, kind: "custom", params: custom.params, timeoutMs: a.timeoutMs ?? settings.actionTimeoutMs, run: custom.run, skipped: skippedTrace(name) });
         } else {
           const def = BUILTIN_ACTIONS[a.action]!;
-          actions.push({ name: a.action, kind: def.kind, params: a.params, timeoutMs: a.timeoutMs ?? settings.actionTimeoutMs, run: def.run.bind(def) as CompiledAction["run"] });
+          actions.push({ name: a.action, kind: def.kind, params: a.params, timeoutMs: a.timeoutMs ?? settings.actionTimeoutMs, run: def.run.bind(def) as CompiledAction["run"], skipped: skippedTrace(a.action) });
         }
       }
       compiled.push({ name: w.name, builtin, enabled: w.enabled, stop: w.stop, triggers: w.triggers.map(compileTrigger), actions });
@@ -114,41 +247,49 @@ export class WorkflowEngine {
     return new WorkflowEngine(compiled);
   }
 
-  private readonly plans = new WeakMap<Issue, { workflow: CompiledWorkflow; matched: boolean; why: string }[]>();
+  /** The last Issue planned and its plan: isPure and then run ask for the same one, one after the other. */
+  private memoIssue: Issue | undefined;
+  private memoPlan: readonly Decision[] = [];
 
-  /** Matching decisions for an Issue (memoised per Issue object: isPure and run ask for the same one). */
-  plan(issue: Issue): { workflow: CompiledWorkflow; matched: boolean; why: string }[] {
-    let p = this.plans.get(issue);
-    if (p === undefined) {
-      p = this.computePlan(issue);
-      this.plans.set(issue, p);
-    }
-    return p;
+  /** Matching decisions for an Issue, one per workflow in order. */
+  plan(issue: Issue): readonly PlanEntry[] {
+    return this.decide(issue);
   }
 
-  private computePlan(issue: Issue): { workflow: CompiledWorkflow; matched: boolean; why: string }[] {
-    const out: { workflow: CompiledWorkflow; matched: boolean; why: string }[] = [];
+  private decide(issue: Issue): readonly Decision[] {
+    if (this.memoIssue === issue) return this.memoPlan;
+    const plan = this.computePlan(issue);
+    this.memoIssue = issue;
+    this.memoPlan = plan;
+    return plan;
+  }
+
+  private computePlan(issue: Issue): Decision[] {
+    const slots = this.slots;
+    const out = new Array<Decision>(slots.length);
     let stoppedBy: string | undefined;
-    for (const w of this.workflows) {
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i]!;
+      const w = slot.workflow;
       if (stoppedBy !== undefined) {
-        out.push({ workflow: w, matched: false, why: `not evaluated: ${stoppedBy} matched and has stop: true` });
-        continue;
-      }
-      if (!w.enabled) {
-        out.push({ workflow: w, matched: false, why: "disabled" });
-        continue;
-      }
-      if (w.triggers.length === 0) {
-        out.push({ workflow: w, matched: false, why: "has no triggers" });
-        continue;
-      }
-      const results = w.triggers.map((t) => t.match(issue));
-      const hit = results.find((r) => r.ok);
-      if (hit !== undefined) {
-        out.push({ workflow: w, matched: true, why: `matched ${hit.why}` });
-        if (w.stop) stoppedBy = w.name;
+        out[i] = stoppedDecision(slot, stoppedBy);
+      } else if (!w.enabled) {
+        out[i] = slot.disabled;
+      } else if (w.triggers.length === 0) {
+        out[i] = slot.noTriggers;
+      } else if (slot.sources !== undefined && !slot.sources.has(issue.source)) {
+        // No trigger can match this source (an alert for the watch workflows, an event for the alert ones).
+        let d = slot.otherSources.get(issue.source);
+        if (d === undefined) {
+          d = evaluate(slot, issue);
+          if (slot.otherSources.size >= UNMATCHED_PER_WORKFLOW) slot.otherSources.clear();
+          slot.otherSources.set(issue.source, d);
+        }
+        out[i] = d;
       } else {
-        out.push({ workflow: w, matched: false, why: results.length === 1 ? results[0]!.why : results.map((r) => r.why).join("; ") });
+        const d = evaluate(slot, issue);
+        if (d.matched && w.stop) stoppedBy = w.name;
+        out[i] = d;
       }
     }
     return out;
@@ -159,29 +300,59 @@ export class WorkflowEngine {
    * such Issues can be processed while the webhook request waits.
    */
   isPure(issue: Issue): boolean {
-    return this.plan(issue).every((p) => !p.matched || p.workflow.actions.every((a) => a.kind === "pure"));
+    const plan = this.decide(issue);
+    for (let i = 0; i < plan.length; i++) if (plan[i]!.matched && !this.slots[i]!.pure) return false;
+    return true;
   }
 
   /** Runs the matching workflows. Never rejects because of an action. */
-  async run(issue: Issue, opts: RunOptions): Promise<WorkflowResult> {
-    const now = opts.now ?? (() => new Date());
-    const trace: WorkflowTrace[] = [];
+  run(issue: Issue, opts: RunOptions): Promise<WorkflowResult> {
+    try {
+      const r = this.runNow(issue, opts);
+      return r instanceof Promise ? r : Promise.resolve(r);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+  }
+
+  /**
+   * As `run`, but the result itself when no action had to be waited for
+   * (only pure actions, or none that can run without a cluster): that is
+   * most webhooks, answered without a round of promises per Issue.
+   */
+  runNow(issue: Issue, opts: RunOptions): WorkflowResult | Promise<WorkflowResult> {
+    const steps = this.steps(issue, opts);
+    const first = steps.next();
+    return first.done === true ? first.value : finish(steps, first.value);
+  }
+
+  /** The run, as steps that yield what has to be waited for (an action that reads the cluster, a custom action) and get its outcome back. */
+  private *steps(issue: Issue, opts: RunOptions): Generator<Promise<unknown>, WorkflowResult, unknown> {
+    const now = opts.now ?? defaultNow;
+    const plan = this.decide(issue);
+    const trace = new Array<WorkflowTrace>(plan.length);
     let current = issue;
-    const plan = this.plan(issue);
-    const kube = opts.kube !== undefined ? onceEach(opts.kube) : undefined;
-    for (const [index, p] of plan.entries()) {
+    let kube: KubeReader | undefined;
+    for (let index = 0; index < plan.length; index++) {
+      const p = plan[index]!;
       if (!p.matched) {
-        trace.push({ workflow: p.workflow.name, builtin: p.workflow.builtin, matched: false, why: p.why, actions: [] });
+        trace[index] = p.trace!;
+        continue;
+      }
+      const slot = this.slots[index]!;
+      if (opts.kube === undefined && slot.allCluster) {
+        // Nothing to run: every action is skipped, as it is for every Issue without a cluster.
+        trace[index] = p.noCluster ??= sharedTrace(p.workflow, true, p.why, p.workflow.actions.map((a) => a.skipped));
         continue;
       }
       const actions: ActionTrace[] = [];
       for (const a of p.workflow.actions) {
-        if (a.kind === "cluster" && kube === undefined) {
-          actions.push({ action: a.name, status: "skipped", ms: 0, note: "no cluster access" });
+        if (a.kind === "cluster" && opts.kube === undefined) {
+          actions.push(a.skipped);
           continue;
         }
+        if (a.kind !== "pure" && opts.kube !== undefined) kube ??= onceEach(opts.kube);
         const started = performance.now();
-        const elapsed = (): number => Math.round((performance.now() - started) * 10) / 10;
         const span = tracer()?.start(`workflow.action ${a.name}`, { "kubecano.workflow": p.workflow.name, "kubecano.action": a.name, "kubecano.issue.id": current.id });
         let out: ActionOutput | undefined;
         let error: unknown;
@@ -196,7 +367,7 @@ export class WorkflowEngine {
         } else {
           const { signal, release } = actionSignal(opts.signal, a.timeoutMs);
           try {
-            out = await withTimeout(Promise.resolve().then(() => a.run(a.params, { issue: current, kube, signal, log: opts.log.child({ workflow: p.workflow.name, action: a.name }), now })), a.timeoutMs, signal);
+            out = (yield withTimeout(Promise.resolve().then(() => a.run(a.params, { issue: current, kube, signal, log: opts.log.child({ workflow: p.workflow.name, action: a.name }), now })), a.timeoutMs, signal)) as ActionOutput;
           } catch (e) {
             error = e;
             timedOut = e instanceof TimeoutError;
@@ -206,28 +377,59 @@ export class WorkflowEngine {
         }
         if (out !== undefined) {
           current = apply(current, out, a.name);
-          actions.push({ action: a.name, status: "ok", ms: elapsed(), note: out.note });
+          actions.push({ action: a.name, status: "ok", ms: elapsedMs(started), note: out.note });
           span?.end();
           if (out.silence !== undefined) {
-            trace.push({ workflow: p.workflow.name, builtin: p.workflow.builtin, matched: true, why: p.why, actions });
+            trace[index] = { workflow: p.workflow.name, builtin: p.workflow.builtin, matched: true, why: p.why, actions };
             // The rest still appear in the trace, so `replay --explain` lists every workflow.
-            for (const rest of plan.slice(index + 1)) trace.push({ workflow: rest.workflow.name, builtin: rest.workflow.builtin, matched: false, why: rest.matched ? `not run: ${p.workflow.name} silenced the Issue` : rest.why, actions: [] });
+            for (let k = index + 1; k < plan.length; k++) {
+              const rest = plan[k]!;
+              trace[k] = rest.matched ? { workflow: rest.workflow.name, builtin: rest.workflow.builtin, matched: false, why: `not run: ${p.workflow.name} silenced the Issue`, actions: [] } : rest.trace!;
+            }
             return { issue: current, silenced: `${out.silence} (workflow ${p.workflow.name})`, trace };
           }
           continue;
         }
         const message = timedOut ? `no result within ${a.timeoutMs} ms` : actionErrorMessage(error);
         if (!(error instanceof ActionError) && !(error instanceof KubeError) && !timedOut) opts.log.warn({ err: error, workflow: p.workflow.name, action: a.name }, `action ${a.name} failed: ${message}`);
-        actions.push({ action: a.name, status: timedOut ? "timeout" : "failed", ms: elapsed(), error: message });
+        actions.push({ action: a.name, status: timedOut ? "timeout" : "failed", ms: elapsedMs(started), error: message });
         span?.fail(message);
         span?.end();
         // Unreachable clusters are reported once elsewhere; everything else is worth telling the reader.
         if (!(error instanceof KubeError && error.unreachable)) current = { ...current, enrichments: [...current.enrichments, failureEnrichment(a.name, message)] };
       }
-      trace.push({ workflow: p.workflow.name, builtin: p.workflow.builtin, matched: true, why: p.why, actions });
+      trace[index] = { workflow: p.workflow.name, builtin: p.workflow.builtin, matched: true, why: p.why, actions };
     }
     return { issue: current, trace };
   }
+}
+
+/** Drives a run's steps past its first wait: each awaited outcome (or failure) goes back into the steps. */
+async function finish(steps: Generator<Promise<unknown>, WorkflowResult, unknown>, pending: Promise<unknown>): Promise<WorkflowResult> {
+  for (;;) {
+    let value: unknown;
+    let failed = false;
+    let error: unknown;
+    try {
+      value = await pending;
+    } catch (e) {
+      failed = true;
+      error = e;
+    }
+    const next = failed ? steps.throw(error) : steps.next(value);
+    if (next.done === true) return next.value;
+    pending = next.value;
+  }
+}
+
+const defaultNow = (): Date => new Date();
+
+function elapsedMs(started: number): number {
+  return Math.round((performance.now() - started) * 10) / 10;
+}
+
+function skippedTrace(action: string): ActionTrace {
+  return Object.freeze({ action, status: "skipped", ms: 0, note: "no cluster access" });
 }
 
 /**

@@ -7,8 +7,16 @@ export type MatchResult = { readonly ok: true; readonly why: string } | { readon
 export interface CompiledTrigger {
   /** "on_alertmanager_alert alert_name=KubePodCrashLooping status=firing" */
   readonly description: string;
+  /**
+   * The Issue sources it can match at all, when it is limited to some; for
+   * any other source, match gives the same miss for every Issue of that source.
+   */
+  readonly sources?: ReadonlySet<string> | undefined;
   match(issue: Issue): MatchResult;
 }
+
+const ALERTMANAGER_SOURCES: ReadonlySet<string> = new Set(["prometheus"]);
+const KUBERNETES_SOURCES: ReadonlySet<string> = new Set(["kubernetes", "helm"]);
 
 interface Check {
   readonly what: string;
@@ -16,6 +24,8 @@ interface Check {
   readonly want?: string;
   test(issue: Issue): boolean;
   value(issue: Issue): string | undefined;
+  /** Its miss results by value (see miss). */
+  misses?: Map<string | undefined, MatchResult>;
 }
 
 /** Compiles a trigger to a pure predicate that can say why it did not match. */
@@ -50,33 +60,34 @@ export function compileTrigger(t: TriggerConfig): CompiledTrigger {
     }
   }
   const description = parts.join(" ");
+  const hit: MatchResult = Object.freeze({ ok: true, why: description });
   return {
     description,
+    sources: kind === "on_alertmanager_alert" ? ALERTMANAGER_SOURCES : undefined,
     match(issue) {
-      for (const c of checks) {
+      for (let i = 0; i < checks.length; i++) {
+        const c = checks[i]!;
         if (!c.test(issue)) {
           if (c.what === "alertmanager") return NOT_ALERTMANAGER;
           return miss(c, c.value(issue));
         }
       }
-      return { ok: true, why: description };
+      return hit;
     },
   };
 }
 
-const NOT_ALERTMANAGER: MatchResult = { ok: false, why: "not an Alertmanager alert" };
+const NOT_ALERTMANAGER: MatchResult = Object.freeze({ ok: false, why: "not an Alertmanager alert" });
 
-/** Miss results by check and value: every webhook runs every default workflow's triggers, mostly missing on the same few alert names. */
-const misses = new WeakMap<Check, Map<string | undefined, MatchResult>>();
+/** Miss results are kept per check and value: every webhook runs every default workflow's triggers, mostly missing on the same few alert names. */
 const MISSES_PER_CHECK = 256;
 
 /** The (immutable, so shared) result of a failed check for this value. */
 function miss(c: Check, v: string | undefined): MatchResult {
-  let byValue = misses.get(c);
-  if (byValue === undefined) misses.set(c, (byValue = new Map()));
+  const byValue = (c.misses ??= new Map());
   let r = byValue.get(v);
   if (r === undefined) {
-    r = { ok: false, why: v === undefined ? `${c.what} is not set (wanted ${c.want ?? "a value"})` : `${c.what} ${JSON.stringify(v)} does not match ${c.want ?? ""}`.trimEnd() };
+    r = Object.freeze({ ok: false, why: v === undefined ? `${c.what} is not set (wanted ${c.want ?? "a value"})` : `${c.what} ${JSON.stringify(v)} does not match ${c.want ?? ""}`.trimEnd() });
     // Bounded: values from alerts are unbounded (labels, namespaces).
     if (byValue.size >= MISSES_PER_CHECK) byValue.clear();
     byValue.set(v, r);
@@ -109,15 +120,31 @@ function compileKubernetesTrigger(m: Extract<TriggerConfig, { on_kubernetes_even
     checks.push({ what: "status", want: m.status, test: (i) => i.status === want, value: (i) => i.status.toLowerCase() });
   }
   const description = parts.join(" ");
+  const hit: MatchResult = Object.freeze({ ok: true, why: description });
   return {
     description,
+    sources: KUBERNETES_SOURCES,
     match(issue) {
-      for (const c of checks) {
+      for (let i = 0; i < checks.length; i++) {
+        const c = checks[i]!;
         if (c.test(issue)) continue;
-        if (c.what === "kubernetes") return { ok: false, why: `not a Kubernetes event (source ${issue.source})` };
+        if (c.what === "kubernetes") return notKubernetes(issue.source);
         return miss(c, c.value(issue));
       }
-      return { ok: true, why: description };
+      return hit;
     },
   };
+}
+
+/** By source (a handful, but bounded anyway: replayed Issues are JSON from anywhere). */
+const notKubernetesBySource = new Map<string, MatchResult>();
+
+function notKubernetes(source: string): MatchResult {
+  let r = notKubernetesBySource.get(source);
+  if (r === undefined) {
+    r = Object.freeze({ ok: false, why: `not a Kubernetes event (source ${source})` });
+    if (notKubernetesBySource.size >= MISSES_PER_CHECK) notKubernetesBySource.clear();
+    notKubernetesBySource.set(source, r);
+  }
+  return r;
 }

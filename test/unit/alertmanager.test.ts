@@ -277,6 +277,15 @@ describe("alertmanagerToIssues", () => {
       ["2026-11-26T10:38:06.1Z", "2026-11-26T10:38:06.100Z"],
       ["2026-11-26T12:38:06.999999999+02:00", "2026-11-26T10:38:06.999Z"],
       ["2026-11-26t10:38:06z", "2026-11-26T10:38:06.000Z"],
+      ["2026-11-26 10:38:06.12Z", "2026-11-26T10:38:06.120Z"],
+      ["2026-11-26T10:38:06.123Z", "2026-11-26T10:38:06.123Z"],
+      ["2024-02-29T23:59:59.5Z", "2024-02-29T23:59:59.500Z"],
+      // Years before 100 (Date.UTC would read 0099 as 1999), 24:00 and day overflow as Date.parse has them.
+      ["0099-12-31T00:00:00Z", "0099-12-31T00:00:00.000Z"],
+      ["2026-11-26T24:00:00Z", "2026-11-27T00:00:00.000Z"],
+      ["2026-02-29T00:00:00Z", "2026-03-01T00:00:00.000Z"],
+      // A leap second does not parse: the text is kept as given.
+      ["2026-12-31T23:59:60Z", "2026-12-31T23:59:60Z"],
     ])("startsAt %s → %s", (input, expected) => {
       expect(oneIssue({ startsAt: input }).startsAt).toBe(expected);
     });
@@ -337,9 +346,23 @@ describe("alertmanagerToIssues", () => {
       expect(silenceFilter(link.url)).toBe('{alertname="X",amp="a&b=c#d",msg="say \\"hi\\"",multi="a\\nb",path="C:\\\\tmp",zeta="last"}');
     });
 
+    it("encodes the filter exactly as encodeURIComponent of the whole text does", () => {
+      const labels = { "a b": "plain-v_1.2~*(x)'!", alertname: "A", emoji: "\ud83d\ude00 ok", pct: "%41", "\u00e9": "\u00fc", slash: "a/b?c" };
+      const url = silenceUrl("http://am//", labels);
+      const text = '{a b="plain-v_1.2~*(x)\'!",alertname="A",emoji="\ud83d\ude00 ok",pct="%41",slash="a/b?c",\u00e9="\u00fc"}';
+      expect(url).toBe(`http://am/#/silences/new?filter=${encodeURIComponent(text)}`);
+    });
+
+    it("drops a silence link whose externalURL is not http(s), or that is too long", () => {
+      expect(oneIssue({}, { externalURL: "http://am#x/" }).links.map((l) => l.kind)).toEqual(["silence"]);
+      expect(oneIssue({}, { externalURL: "ftp://am/" }).links).toEqual([]);
+      expect(oneIssue({}, { externalURL: "http://am:9093" }).links.map((l) => l.kind)).toEqual(["silence"]);
+      expect(oneIssue({ labels: { alertname: "X", long: "v".repeat(3000) } }, { externalURL: "http://am:9093" }).links).toEqual([]);
+    });
+
     it("silenceUrl does not throw on a lone surrogate in a label (valid JSON can carry one)", () => {
-      const url = silenceUrl("http://am", { a: "x\ud800y", b: "\udc00" });
-      expect(silenceFilter(url)).toBe('{a="x\ufffdy",b="\ufffd"}');
+      const url = silenceUrl("http://am", { a: "x\ud800y", b: "\udc00", "k\ud800": "v" });
+      expect(silenceFilter(url)).toBe('{a="x\ufffdy",b="\ufffd",k\ufffd="v"}');
       // Through the whole path, from a JSON escape.
       const body = '{"externalURL":"http://am","alerts":[{"status":"firing","labels":{"alertname":"\\ud83d","pod":"\\udc00"},"startsAt":"2026-11-26T10:00:00Z"}]}';
       const issues = alertmanagerToIssues(parseOk(body), { clusterName: "c" });

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { tailLines } from "../../src/core/blocks.js";
 import { computeFingerprint } from "../../src/core/fingerprint.js";
-import { createIssue, formatDuration, timeOrderedId, withEnrichment, type NewIssue } from "../../src/core/issue.js";
+import { createIssue, formatDuration, isoTime, timeOrderedId, withEnrichment, type NewIssue } from "../../src/core/issue.js";
 import { isSeverity, mapSeverity, SEVERITIES, severityRank } from "../../src/core/severity.js";
 import { describeSubject, subjectFromLabels } from "../../src/core/subject.js";
 import { fit, stripControl, truncate, truncateStart } from "../../src/core/text.js";
@@ -195,6 +195,22 @@ describe("timeOrderedId", () => {
     );
     const same = new Set(Array.from({ length: 1000 }, () => timeOrderedId(1_000)));
     expect(same.size).toBe(1000);
+  });
+});
+
+describe("isoTime", () => {
+  it("is Date's toISOString, for every time Date can hold", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.integer({ min: -8.64e15, max: 8.64e15 }), fc.integer({ min: -62_167_219_200_000, max: 253_402_300_799_999 }), fc.double({ min: -1e13, max: 1e13, noNaN: true })), (ms) => {
+        expect(isoTime(ms)).toBe(new Date(ms).toISOString());
+      }),
+      { numRuns: 5000 },
+    );
+    for (const t of ["0000-01-01T00:00:00.000Z", "1600-02-29T23:59:59.999Z", "1900-03-01T00:00:00.000Z", "1969-12-31T23:59:59.999Z", "2000-02-29T12:00:00.000Z", "9999-12-31T23:59:59.999Z"]) {
+      expect(isoTime(Date.parse(t))).toBe(t);
+    }
+    expect(isoTime(Date.parse("+010000-01-01T00:00:00.000Z"))).toBe("+010000-01-01T00:00:00.000Z");
+    expect(() => isoTime(Number.NaN)).toThrow(RangeError);
   });
 });
 

@@ -11,6 +11,8 @@ import { subjectFromLabels } from "../../src/core/subject.js";
 import { ConfigError } from "../../src/errors.js";
 import { KubeClient } from "../../src/kube/client.js";
 import { createLogger, silentLogger, type Logger } from "../../src/observability/logger.js";
+import { Metrics } from "../../src/observability/metrics.js";
+import { Pipeline } from "../../src/pipeline.js";
 import { ACTION_NAMES } from "../../src/workflows/actions/registry.js";
 import { WorkflowEngine, type WorkflowResult } from "../../src/workflows/engine.js";
 import { triggerSchema, workflowsSchema } from "../../src/workflows/schema.js";
@@ -239,6 +241,28 @@ describe("WorkflowEngine.plan", () => {
   it("shows every trigger's reason when none matches", async () => {
     const e = await engine([{ name: "w", triggers: [{ on_alertmanager_alert: { alert_name: "A" } }, { on_alertmanager_alert: { namespace: "kube-system" } }], actions: [note("x")] }]);
     expect(e.plan(mkIssue())[0]?.why).toBe('alert_name "KubePodCrashLooping" does not match A; namespace "shop" does not match kube-system');
+    // Decisions are kept between Issues: each must still get the reasons of its own values.
+    expect(e.plan(mkIssue({ labels: { namespace: "payments" } }))[0]?.why).toBe('alert_name "KubePodCrashLooping" does not match A; namespace "payments" does not match kube-system');
+    expect(e.plan(mkIssue({ alertname: "B" }))[0]?.why).toBe('alert_name "B" does not match A; namespace "shop" does not match kube-system');
+    expect(e.plan(mkIssue({ alertname: "A" }))[0]).toMatchObject({ matched: true, why: "matched on_alertmanager_alert alert_name=A" });
+    expect(e.plan(mkIssue({ labels: { namespace: "kube-system" } }))[0]).toMatchObject({ matched: true, why: "matched on_alertmanager_alert namespace=kube-system" });
+    expect(e.plan(mkIssue())[0]?.why).toBe('alert_name "KubePodCrashLooping" does not match A; namespace "shop" does not match kube-system');
+  });
+
+  it("workflows for another source say so, per source, and still match their own", async () => {
+    const e = await engine([], { defaults: true });
+    const why = (i: Issue, name: string): unknown => e.plan(i).find((p) => p.workflow.name === name);
+    const event = mkIssue({ source: "kubernetes", type: "event", alertname: "CrashLoopBackOff" });
+    const helm = mkIssue({ source: "helm", type: "event", alertname: "CrashLoopBackOff" });
+    for (let n = 0; n < 2; n++) {
+      expect(why(mkIssue(), "watch-crashloop-context")).toMatchObject({ matched: false, why: "not a Kubernetes event (source prometheus)" });
+      expect(why(event, "crashloop-context")).toMatchObject({ matched: false, why: "not an Alertmanager alert" });
+      expect(why(event, "oom-context")).toMatchObject({ matched: false, why: "not an Alertmanager alert; not an Alertmanager alert" });
+      expect(why(event, "watch-crashloop-context")).toMatchObject({ matched: true });
+      expect(why(helm, "watch-crashloop-context")).toMatchObject({ matched: true });
+      expect(why(mkIssue({ source: "manual" }), "watch-quota-context")).toMatchObject({ matched: false, why: "not a Kubernetes event (source manual)" });
+      expect(why(mkIssue({ source: "manual" }), "alert-annotations")).toMatchObject({ matched: false, why: "not an Alertmanager alert" });
+    }
   });
 
   it("isPure: only matching workflows count, and cluster and custom actions are not pure", async () => {
@@ -400,10 +424,70 @@ describe("WorkflowEngine.run", () => {
     expect(r.trace[0]?.actions[2]?.note).toBe("no labels to show");
   });
 
+  it("runNow gives the result itself when nothing is waited for, a promise when an action must be, and the same result as run", async () => {
+    const defaults = await engine([], { defaults: true });
+    const opts = { kube: undefined, log, now: () => NOW };
+    const issue = mkIssue({ annotations: { summary: "s", owner: "payments" } });
+    const now = defaults.runNow(issue, opts);
+    expect(now).not.toBeInstanceOf(Promise);
+    const viaRun = await defaults.run(issue, opts);
+    const strip = (r: WorkflowResult): unknown => ({ ...r, trace: r.trace.map((t) => ({ ...t, actions: t.actions.map((a) => ({ ...a, ms: 0 })) })) });
+    expect(strip(now as WorkflowResult)).toEqual(strip(viaRun));
+    expect((now as WorkflowResult).issue.enrichments.map((e) => e.title)).toEqual(["More annotations"]);
+    expect((now as WorkflowResult).trace.map((t) => [t.workflow, t.matched])).toContainEqual(["crashloop-context", true]);
+
+    const echo = moduleFile("echo.mjs", "export default (_p, ctx) => ({ note: ctx.issue.aggregationKey });\n");
+    const e = await engine([{ name: "w", triggers: [{ on_issue: {} }], actions: [{ set_severity: { severity: "HIGH" } }, { custom: { module: echo } }, { markdown: { text: "after" } }] }]);
+    const later = e.runNow(mkIssue(), opts);
+    expect(later).toBeInstanceOf(Promise);
+    const r = await later;
+    expect(r.trace[0]?.actions.map((a) => [a.action, a.status, a.note])).toEqual([
+      ["set_severity", "ok", "LOW → HIGH"],
+      ["custom:echo", "ok", "KubePodCrashLooping"],
+      ["markdown", "ok", undefined],
+    ]);
+    expect(r.issue.severity).toBe("HIGH");
+  });
+
+  it("results of one Issue do not show in another's (decisions and skipped actions are shared)", async () => {
+    const e = await engine([], { defaults: true });
+    const first = await run(e, mkIssue());
+    const json = JSON.stringify(first.trace);
+    await run(e, mkIssue({ alertname: "KubeJobFailed", annotations: { extra: "x" } }));
+    await run(e, mkIssue({ status: "RESOLVED" }));
+    const again = await run(e, mkIssue());
+    expect(JSON.stringify(again.trace)).toBe(json);
+    // Shared parts of a trace cannot be changed by one reader for the others.
+    const skipped = again.trace.find((t) => t.workflow === "crashloop-context")!;
+    expect(() => (skipped.actions as unknown[]).push("x")).toThrow(TypeError);
+  });
+
   it("a later action sees what earlier ones did", async () => {
     const seen = moduleFile("seen.mjs", "export default (_p, ctx) => ({ note: `${ctx.issue.severity} ${ctx.issue.enrichments.length}` });\n");
     const e = await engine([{ name: "w", triggers: [{ on_issue: {} }], actions: [{ set_severity: { severity: "HIGH" } }, { markdown: { text: "x" } }, { custom: { module: seen } }] }]);
     expect((await run(e, mkIssue())).trace[0]?.actions[2]?.note).toBe("HIGH 1");
+  });
+});
+
+// ───────────────────────────── pipeline ─────────────────────────────
+
+describe("Pipeline and workflows", () => {
+  it("counts every action run by action and status, as of each read of the metric, also with two pipelines on one registry", async () => {
+    const { config } = await validateConfig({}, undefined, {});
+    const workflows = await engine([], { defaults: true });
+    const metrics = new Metrics({ defaultMetrics: false });
+    const a = new Pipeline({ config, log, metrics, workflows });
+    const b = new Pipeline({ config, log, metrics, workflows });
+    const counts = async (): Promise<Record<string, number>> =>
+      Object.fromEntries((await metrics.actions.get()).values.map((v) => [`${String(v.labels["action"])} ${String(v.labels["status"])}`, v.value]));
+    const signal = new AbortController().signal;
+    await a.process(mkIssue({ annotations: { owner: "payments" } }), signal);
+    expect(await counts()).toEqual({ "pod_status skipped": 1, "pod_logs skipped": 1, "pod_events skipped": 1, "annotations_table ok": 1 });
+    await b.process(mkIssue(), signal);
+    await a.process(mkIssue({ status: "RESOLVED" }), signal);
+    await b.runWorkflows(mkIssue({ alertname: "Watchdog" }));
+    expect(await counts()).toEqual({ "pod_status skipped": 2, "pod_logs skipped": 2, "pod_events skipped": 2, "annotations_table ok": 3, "silence ok": 1 });
+    expect(await metrics.registry.metrics()).toContain('kubecano_workflow_actions_total{action="annotations_table",status="ok"} 3');
   });
 });
 

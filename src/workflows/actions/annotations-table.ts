@@ -1,5 +1,8 @@
-import { defineAction } from "../types.js";
+import { defineAction, type ActionOutput } from "../types.js";
 import { tableParams, keyFilter } from "./shared.js";
+
+/** Shared: most alerts have no annotation beyond those every destination shows already. */
+const NOTHING: ActionOutput = Object.freeze({ note: "no annotations to show" });
 
 export const annotationsTable = defineAction({
   name: "annotations_table",
@@ -8,8 +11,13 @@ export const annotationsTable = defineAction({
   params: tableParams,
   run(p, { issue }) {
     const keep = keyFilter(p);
-    const rows = Object.entries(issue.subject.annotations).filter(([k]) => keep(k)).sort(([a], [b]) => a.localeCompare(b));
-    if (rows.length === 0) return { note: "no annotations to show" };
+    const annotations = issue.subject.annotations;
+    let rows: [string, string][] | undefined;
+    for (const k in annotations) {
+      if (Object.hasOwn(annotations, k) && keep(k)) (rows ??= []).push([k, annotations[k]!]);
+    }
+    if (rows === undefined) return NOTHING;
+    rows.sort(([a], [b]) => a.localeCompare(b));
     return { enrichments: [{ title: p.title ?? "Annotations", blocks: [{ type: "table", headers: ["Annotation", "Value"], rows }] }], note: `${rows.length} annotations` };
   },
 });

@@ -27,7 +27,7 @@ export const DB_FILE = "kubecano.db";
  * Versioned schema. Append a migration; never edit a released one. Each runs
  * in its own transaction and bumps PRAGMA user_version.
  */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE issues (
     id TEXT PRIMARY KEY,
@@ -73,6 +73,75 @@ const MIGRATIONS: readonly string[] = [
     heartbeat_at INTEGER NOT NULL
   );
   `,
+  // 2: fewer b-trees written per alert (each one is a page written to the
+  // WAL per commit). Issues and deliveries are keyed by integers the store
+  // assigns in arrival order (rowids: inserts append); the Issue id index
+  // appends too (ids are time-ordered). No index on a delivery's Issue: an
+  // Issue records the seq range its deliveries lie in (first_seq..last_seq,
+  // others may be in between). No index touched by a delivery that goes out
+  // at its first attempt: the partial index holds only deliveries that left
+  // that path (`parked`: retried, deferred, dead or requeued); waiting ones
+  // still on it are found by seq (a scan at start; later from the lowest
+  // such seq the owner holds). The dedup window is rebuilt from the
+  // newest Issues' dedup_key, set when dedup was on as the dedup table was;
+  // keys whose Issue is gone (retention shorter than the window) are
+  // carried in dedup_carried until they expire. Deliveries whose Issue is
+  // missing could never be sent (schema 1 skipped them) and are not carried over.
+  `
+  CREATE TABLE issues_v2 (
+    n INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    dedup_key TEXT,
+    received_at INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    body TEXT NOT NULL
+  );
+  INSERT INTO issues_v2 (n, id, fingerprint, dedup_key, received_at, first_seq, last_seq, body)
+    SELECT row_number() OVER (ORDER BY received_at, r), id, fingerprint, CASE WHEN k IN (SELECT key FROM dedup) THEN k END, received_at,
+      coalesce(lo, top + 1), coalesce(hi, top), body
+    FROM (
+      SELECT rowid AS r, id, fingerprint, received_at, body,
+        CASE WHEN json_valid(body) THEN fingerprint || char(0) || json_extract(body, '$.status') || char(0) || json_extract(body, '$.startsAt') END AS k,
+        (SELECT min(seq) FROM deliveries d WHERE d.issue_id = issues.id) AS lo,
+        (SELECT max(seq) FROM deliveries d WHERE d.issue_id = issues.id) AS hi,
+        (SELECT coalesce(max(seq), 0) FROM deliveries) AS top
+      FROM issues
+    );
+  CREATE UNIQUE INDEX issues_id ON issues_v2(id);
+  CREATE TABLE dedup_carried (
+    key TEXT NOT NULL,
+    first_seen INTEGER NOT NULL
+  );
+  INSERT INTO dedup_carried (key, first_seen)
+    SELECT d.key, d.first_seen FROM dedup d
+    LEFT JOIN (SELECT dedup_key, max(received_at) AS last FROM issues_v2 WHERE dedup_key IS NOT NULL GROUP BY dedup_key) i ON i.dedup_key = d.key
+    WHERE i.last IS NULL OR i.last < d.first_seen;
+  CREATE TABLE deliveries_v2 (
+    seq INTEGER PRIMARY KEY,
+    issue_n INTEGER NOT NULL,
+    destination TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    next_attempt_at INTEGER,
+    last_error TEXT,
+    remote_id TEXT,
+    attempt_started_at INTEGER,
+    finished_at INTEGER,
+    parked INTEGER
+  );
+  INSERT INTO deliveries_v2 (seq, issue_n, destination, state, attempts, created_at, next_attempt_at, last_error, remote_id, attempt_started_at, finished_at, parked)
+    SELECT d.seq, i.n, d.destination, d.state, d.attempts, d.created_at, d.next_attempt_at, d.last_error, d.remote_id, d.attempt_started_at, d.finished_at, CASE WHEN d.state <> 'done' THEN 1 END
+    FROM deliveries d JOIN issues_v2 i ON i.id = d.issue_id;
+  DROP TABLE dedup;
+  DROP TABLE deliveries;
+  DROP TABLE issues;
+  ALTER TABLE issues_v2 RENAME TO issues;
+  ALTER TABLE deliveries_v2 RENAME TO deliveries;
+  CREATE INDEX deliveries_parked ON deliveries(state, finished_at) WHERE parked = 1 AND state <> 'done';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -106,12 +175,14 @@ export class StateDirInUseError extends Error {
   }
 }
 
+/** A deliveries row with its Issue's id and fingerprint (every read joins them). */
 interface DeliveryRow {
   seq: number;
-  id: string;
+  parked: number | null;
+  issue_n: number;
   issue_id: string;
-  destination: string;
   fingerprint: string;
+  destination: string;
   state: DeliveryState;
   attempts: number;
   created_at: number;
@@ -124,6 +195,9 @@ interface DeliveryRow {
 
 const HEARTBEAT_MS = 5_000;
 const OWNER_STALE_MS = 30_000;
+/** Issues examined per pruning transaction. */
+const PRUNE_CHUNK = 5_000;
+const DAY_MS = 86_400_000;
 
 /**
  * The durable DeliveryStore: SQLite in WAL mode under the state directory.
@@ -131,13 +205,18 @@ const OWNER_STALE_MS = 30_000;
  * returns, so an acknowledged alert survives kill -9. Scheduling runs on the
  * in-memory Schedule, rebuilt from the database at start and whenever
  * another process (an operator's `kubecano deliveries retry`) changes it.
+ *
+ * Rows are keyed by integers assigned here, in arrival order: an Issue's `n`
+ * and a delivery's `seq` (both rowids). A delivery's id
+ * (`${issueId}/${destination}`) exists in memory and in what operators see;
+ * the database resolves it through the Issue's id and seq range.
  */
 export class SqliteDeliveryStore implements DeliveryStore {
   readonly dir: string;
   private readonly db: Database.Database;
   private readonly schedule = new Schedule();
-  /** Issues with deliveries in the schedule, and how many. */
-  private readonly issues = new Map<string, { issue: Issue; open: number }>();
+  /** Issues with deliveries in the schedule: their row number and how many deliveries are open. */
+  private readonly issues = new Map<string, { issue: Issue; n: number; open: number }>();
   private readonly stmts: ReturnType<typeof prepare>;
   private readonly timers: NodeJS.Timeout[] = [];
   private dataVersion = 0;
@@ -155,8 +234,10 @@ export class SqliteDeliveryStore implements DeliveryStore {
   /** Accepted but not yet committed, for the backlog bound. */
   private pendingAccepts = 0;
   /**
-   * The dedup window in memory (key → first seen), oldest first; the dedup
-   * table is its durable copy, read back at start.
+   * The dedup window in memory (key → first seen), oldest first. It is the
+   * authority while running; its durable copy is the dedup_key of the
+   * Issues accepted within the window, read back at start (which is why
+   * prune keeps Issues for at least the window).
    */
   private readonly seen = new Map<string, number>();
   /** Keys seen by accepts of the transaction being committed (HA replicas in one turn). */
@@ -164,6 +245,33 @@ export class SqliteDeliveryStore implements DeliveryStore {
   /** kv writes not yet committed: reads see them (read-your-writes). */
   private readonly kvPending = new Map<string, string | undefined>();
   private nextSeq = 1;
+  private nextN = 1;
+  /**
+   * Seqs of the scheduled deliveries not parked in the database (on their
+   * first pass: never retried, deferred, requeued). A reload finds those
+   * from the lowest of them on, and parked ones by their index.
+   */
+  private readonly fresh = new Set<number>();
+  /**
+   * False once a write failed: the database may then hold a delivery on its
+   * first pass that `fresh` no longer has (its parking was lost), so reloads
+   * look at every delivery.
+   */
+  private freshKnown = false;
+  /**
+   * Pruning walks the Issues oldest first and remembers how far it got:
+   * every Issue with n ≤ pruneFloor is past the cutoff and was either
+   * deleted or kept because a delivery still needed it (pending, dead, or
+   * delivered within retention). Those kept are looked at again only when
+   * that may have changed: their dead letter expired (prune), their last
+   * open delivery finished here (`pruneLater`), or another process changed
+   * the deliveries (a reload starts the walk over).
+   */
+  private pruneFloor = 0;
+  /** Kept Issues (below pruneFloor) to look at again, by when; in due order. */
+  private readonly pruneLater: { n: number; due: number }[] = [];
+  /** Whether dedup keys carried over from schema 1 (dedup_carried) are still there. */
+  private carriedDedup = false;
   private readonly runBatch: Database.Transaction<(batch: readonly { op: () => void }[]) => void>;
 
   private constructor(
@@ -199,11 +307,12 @@ export class SqliteDeliveryStore implements DeliveryStore {
       // checkpoint has reset it, cut it back to 8 MB after a storm.
       db.pragma("journal_size_limit = 8388608");
       db.pragma("foreign_keys = OFF");
-      migrate(db);
+      migrate(db, opts.stateDir, opts.now?.() ?? Date.now());
       store = new SqliteDeliveryStore(opts, db);
       if (opts.owner !== false) {
         store.claimOwnership();
         store.load();
+        store.loadSeen();
       }
     } catch (e) {
       // A refused open leaves nothing open (a full disk, another owner).
@@ -229,33 +338,38 @@ export class SqliteDeliveryStore implements DeliveryStore {
     const window = this.opts.dedupWindowMs ?? 0;
     const count = items.reduce((n, i) => n + i.destinations.length, 0);
     this.pendingAccepts += count;
-    const added: { issue: Issue; deliveries: Delivery[] }[] = [];
+    const added: { issue: Issue; n: number; deliveries: Delivery[] }[] = [];
     const duplicateIds: string[] = [];
     const seenNow: string[] = [];
     return new Promise<AcceptResult>((resolve, reject) => {
       this.enqueue(
         () => {
-          for (const { issue, destinations } of items) {
+          for (const item of items) {
+            const issue = item.issue;
+            let key: string | null = null;
             if (window > 0) {
-              const key = dedupKey(issue);
+              key = dedupKey(issue);
               const first = this.seen.get(key) ?? this.batchSeen.get(key);
               if (first !== undefined && now - first < window) {
                 duplicateIds.push(issue.id);
                 continue;
               }
-              this.stmts.dedupPut.run(key, now);
               this.batchSeen.set(key, now);
               seenNow.push(key);
             }
-            this.stmts.insertIssue.run(issue.id, issue.fingerprint, now, JSON.stringify(issue));
+            // Numbered at commit time, so n and seq follow the order of the rows on disk.
+            const n = this.nextN++;
+            // A delivery is known by (Issue, destination): one each.
+            const destinations = item.destinations.length > 1 ? [...new Set(item.destinations)] : item.destinations;
+            const first = this.nextSeq;
+            this.stmts.insertIssue.run(n, issue.id, issue.fingerprint, key, now, first, first + destinations.length - 1, JSON.stringify(issue));
             const deliveries: Delivery[] = [];
             for (const destination of destinations) {
-              const id = `${issue.id}/${destination}`;
               const seq = this.nextSeq++;
-              this.stmts.insertDelivery.run(seq, id, issue.id, destination, issue.fingerprint, now, now);
-              deliveries.push({ id, issueId: issue.id, destination, fingerprint: issue.fingerprint, seq, createdAt: now, attempts: 0, nextAttemptAt: now });
+              this.stmts.insertDelivery.run(seq, n, destination, now, now);
+              deliveries.push({ id: `${issue.id}/${destination}`, issueId: issue.id, destination, fingerprint: issue.fingerprint, seq, createdAt: now, attempts: 0, nextAttemptAt: now });
             }
-            added.push({ issue, deliveries });
+            added.push({ issue, n, deliveries });
           }
         },
         (err) => {
@@ -269,8 +383,11 @@ export class SqliteDeliveryStore implements DeliveryStore {
           }
           let deliveries = 0;
           for (const a of added) {
-            if (a.deliveries.length > 0) this.issues.set(a.issue.id, { issue: a.issue, open: a.deliveries.length });
-            for (const d of a.deliveries) this.schedule.add(d);
+            if (a.deliveries.length > 0) this.issues.set(a.issue.id, { issue: a.issue, n: a.n, open: a.deliveries.length });
+            for (const d of a.deliveries) {
+              this.schedule.add(d);
+              this.fresh.add(d.seq);
+            }
             deliveries += a.deliveries.length;
           }
           resolve({ issues: added.length, deliveries, duplicates: duplicateIds.length, duplicateIds });
@@ -286,12 +403,13 @@ export class SqliteDeliveryStore implements DeliveryStore {
     if (issue === undefined) {
       // Cannot happen unless the database was edited by hand: do not loop on it.
       this.schedule.remove(d.id);
-      this.write(() => this.stmts.finish.run("dead", now, null, "its Issue is missing from the store", d.id));
+      this.fresh.delete(d.seq);
+      this.write(() => this.stmts.finishDead.run(now, "its Issue is missing from the store", d.attempts, d.seq));
       return this.take(destination, now, opts);
     }
     // The marker must be on disk before the send can reach the destination: committed now, after what is queued.
     if (opts?.recordAttempt === true) {
-      this.write(() => this.stmts.markAttempt.run(now, d.id));
+      this.write(() => this.stmts.markAttempt.run(now, d.seq));
       this.flush();
     }
     return { delivery: d, issue };
@@ -303,36 +421,44 @@ export class SqliteDeliveryStore implements DeliveryStore {
 
   complete(delivery: Delivery, remoteId?: string): void {
     if (this.schedule.remove(delivery.id) === undefined) return;
-    this.release1(delivery.issueId);
     const now = this.now();
-    this.write(() => this.finishTx(delivery, "done", remoteId ?? null, null, now));
+    this.release1(delivery.issueId, now);
+    const seq = delivery.seq;
+    this.fresh.delete(seq);
+    this.write(() => (remoteId === undefined ? this.stmts.finishDone.run(now, seq) : this.stmts.finishDoneRemote.run(now, remoteId, seq)));
   }
 
   retry(delivery: Delivery, nextAttemptAt: number, error: string, inDoubtSince?: number): void {
     if (!this.schedule.has(delivery.id)) return;
     const attempts = delivery.attempts + 1;
     this.schedule.reschedule(delivery.id, { attempts, nextAttemptAt, lastError: error, inDoubtSince });
-    this.write(() => this.stmts.retry.run(attempts, nextAttemptAt, truncateError(error), inDoubtSince ?? null, delivery.id));
+    this.fresh.delete(delivery.seq);
+    this.write(() => this.stmts.retry.run(attempts, nextAttemptAt, truncateError(error), inDoubtSince ?? null, delivery.seq));
   }
 
   defer(delivery: Delivery, nextAttemptAt: number): void {
     if (!this.schedule.has(delivery.id)) return;
     const inDoubt = delivery.inDoubtSince;
     this.schedule.defer(delivery.id, nextAttemptAt, inDoubt);
-    this.write(() => this.stmts.defer.run(nextAttemptAt, inDoubt ?? null, delivery.id));
+    this.fresh.delete(delivery.seq);
+    this.write(() => this.stmts.defer.run(nextAttemptAt, inDoubt ?? null, delivery.seq));
   }
 
   kill(delivery: Delivery, error: string): void {
     if (this.schedule.remove(delivery.id) === undefined) return;
-    this.release1(delivery.issueId);
     const now = this.now();
-    this.write(() => this.finishTx({ ...delivery, attempts: delivery.attempts + 1 }, "dead", null, truncateError(error), now));
+    // A dead letter keeps its Issue: nothing for pruning to look at until it expires.
+    this.release1(delivery.issueId, undefined);
+    this.fresh.delete(delivery.seq);
+    const attempts = delivery.attempts + 1;
+    this.write(() => this.stmts.finishDead.run(now, truncateError(error), attempts, delivery.seq));
   }
 
   fanOut(processing: Delivery, issue: Issue, destinations: readonly string[]): void {
     if (!this.schedule.has(processing.id)) return;
     const now = this.now();
-    const added: Delivery[] = destinations.map((destination) => ({
+    const entry = this.issues.get(issue.id);
+    const added: Delivery[] = [...new Set(destinations)].map((destination) => ({
       id: `${issue.id}/${destination}`,
       issueId: issue.id,
       destination,
@@ -343,16 +469,22 @@ export class SqliteDeliveryStore implements DeliveryStore {
       nextAttemptAt: now,
     }));
     this.write(() => {
-      this.stmts.updateIssue.run(JSON.stringify(issue), issue.id);
-      for (const d of added) this.stmts.insertDelivery.run(d.seq, d.id, d.issueId, d.destination, d.fingerprint, d.createdAt, now);
-      this.stmts.finish.run("done", now, null, null, processing.id);
+      // The processing delivery is open, so its Issue is in memory; the lookup is for a hand-edited database.
+      const n = entry?.n ?? (this.stmts.issueN.get(issue.id) as { n: number } | undefined)?.n;
+      if (n === undefined) throw new Error(`the Issue ${issue.id} is missing from the store`);
+      this.stmts.updateIssue.run(JSON.stringify(issue), issue.fingerprint, added.at(-1)?.seq ?? null, n);
+      for (const d of added) this.stmts.insertDelivery.run(d.seq, n, d.destination, d.createdAt, now);
+      this.stmts.finishDone.run(now, processing.seq);
     });
-    const entry = this.issues.get(issue.id);
     if (entry !== undefined) entry.issue = issue;
-    for (const d of added) this.schedule.add(d);
+    for (const d of added) {
+      this.schedule.add(d);
+      this.fresh.add(d.seq);
+    }
     if (entry !== undefined) entry.open += added.length;
     this.schedule.remove(processing.id);
-    this.release1(processing.issueId);
+    this.fresh.delete(processing.seq);
+    this.release1(processing.issueId, now);
   }
 
   isPending(destination: string, fingerprint: string): boolean {
@@ -368,7 +500,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
     if (!this.schedule.has(delivery.id)) return;
     let startedAt: number | null = null;
     try {
-      startedAt = (this.stmts.attemptStartedAt.get(delivery.id) as { attempt_started_at: number | null } | undefined)?.attempt_started_at ?? null;
+      startedAt = (this.stmts.attemptStartedAt.get(delivery.seq) as { attempt_started_at: number | null } | undefined)?.attempt_started_at ?? null;
     } catch {
       // Unreadable: the database's marker, if any, still holds for the next start.
     }
@@ -381,11 +513,13 @@ export class SqliteDeliveryStore implements DeliveryStore {
 
   recent(limit: number): IssueRecord[] {
     this.flush();
-    const rows = this.stmts.recentIssues.all(Math.max(0, Math.min(limit, 10_000))) as { id: string; body: string }[];
+    const rows = this.stmts.recentIssues.all(Math.max(0, Math.min(limit, 10_000))) as (IssueSpan & { id: string; fingerprint: string; body: string })[];
     return rows.map((r) => {
       const issue = JSON.parse(r.body) as Issue;
       // The internal processing step is not a delivery anyone needs to see.
-      const deliveries = (this.stmts.deliveriesOfIssue.all(r.id) as DeliveryRow[]).filter((d) => !d.destination.startsWith("@")).map((d) => toInfo(d, issue.title));
+      const deliveries = (this.stmts.deliveriesOfIssue.all(r.first_seq, r.last_seq, r.n) as DeliveryRow[])
+        .filter((d) => !d.destination.startsWith("@"))
+        .map((d) => toInfo({ ...d, issue_id: r.id, fingerprint: r.fingerprint }, issue.title));
       return { issue, deliveries };
     });
   }
@@ -452,7 +586,9 @@ export class SqliteDeliveryStore implements DeliveryStore {
     const states = filter.states ?? ["pending", "dead"];
     const limit = filter.limit ?? 1000;
     const rows = this.db
-      .prepare(`SELECT d.*, json_extract(i.body, '$.title') AS title FROM deliveries d LEFT JOIN issues i ON i.id = d.issue_id WHERE d.state IN (${states.map(() => "?").join(",")}) ORDER BY d.seq LIMIT ?`)
+      .prepare(
+        `SELECT d.*, i.id AS issue_id, i.fingerprint AS fingerprint, json_extract(i.body, '$.title') AS title FROM deliveries d JOIN issues i ON i.n = d.issue_n WHERE d.state IN (${states.map(() => "?").join(",")}) ORDER BY d.seq LIMIT ?`,
+      )
       .all(...states, limit) as (DeliveryRow & { title: string | null })[];
     return rows.map((r) => toInfo(r, r.title ?? undefined));
   }
@@ -460,14 +596,19 @@ export class SqliteDeliveryStore implements DeliveryStore {
   /** Makes a dead (or waiting) delivery due now with a fresh attempt budget. Returns false when there is no such delivery. */
   requeue(id: string): boolean {
     const now = this.now();
-    const r = this.db.prepare("UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, created_at = ?, finished_at = NULL, attempt_started_at = NULL WHERE (id = ? OR CAST(seq AS TEXT) = ?) AND state IN ('dead', 'pending')").run(now, now, id, id);
-    return r.changes > 0;
+    const tx = this.db.transaction(() => {
+      const seq = this.resolve(id);
+      if (seq === undefined) return false;
+      const r = this.db.prepare("UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, created_at = ?, finished_at = NULL, attempt_started_at = NULL, parked = 1 WHERE seq = ? AND state IN ('dead', 'pending')").run(now, now, seq);
+      return r.changes > 0;
+    });
+    return tx.immediate();
   }
 
   requeueAllDead(): number {
     const now = this.now();
     const tx = this.db.transaction(() => {
-      const r = this.db.prepare("UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, created_at = ?, finished_at = NULL, attempt_started_at = NULL WHERE state = 'dead'").run(now, now);
+      const r = this.db.prepare("UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, created_at = ?, finished_at = NULL, attempt_started_at = NULL WHERE parked = 1 AND state <> 'done' AND state = 'dead'").run(now, now);
       return r.changes;
     });
     return tx.immediate();
@@ -476,22 +617,27 @@ export class SqliteDeliveryStore implements DeliveryStore {
   /** Removes a pending or dead delivery for good. */
   drop(id: string): boolean {
     const tx = this.db.transaction(() => {
-      const row = this.db.prepare("SELECT id, issue_id, state FROM deliveries WHERE (id = ? OR CAST(seq AS TEXT) = ?) AND state IN ('pending', 'dead')").get(id, id) as { id: string; issue_id: string; state: string } | undefined;
-      if (row === undefined) return false;
-      this.db.prepare("DELETE FROM deliveries WHERE id = ?").run(row.id);
-      return true;
+      const seq = this.resolve(id);
+      if (seq === undefined) return false;
+      return this.db.prepare("DELETE FROM deliveries WHERE seq = ? AND state IN ('pending', 'dead')").run(seq).changes > 0;
     });
     return tx.immediate();
   }
 
-  // ---- internals ----------------------------------------------------------------
-
-  /** Marks a delivery done or dead; runs inside the group commit. */
-  private finishTx(delivery: Delivery, state: "done" | "dead", remoteId: string | null, error: string | null, now: number): void {
-    // By seq (the rowid, which a Delivery always carries) rather than id: no lookup in the id index.
-    this.stmts.finishBySeq.run(state, now, remoteId, error, delivery.seq);
-    if (state === "dead") this.stmts.setAttempts.run(delivery.attempts, delivery.id);
+  /** The seq of a delivery given as operators do: its number, or its id (`${issueId}/${destination}`). */
+  private resolve(id: string): number | undefined {
+    if (/^\d+$/.test(id) && String(Number(id)) === id) return Number(id);
+    const slash = id.indexOf("/");
+    if (slash < 0) return undefined;
+    const span = this.db.prepare("SELECT n, first_seq, last_seq FROM issues WHERE id = ?").get(id.slice(0, slash)) as IssueSpan | undefined;
+    if (span === undefined) return undefined;
+    const row = this.db
+      .prepare("SELECT seq FROM deliveries WHERE seq BETWEEN ? AND ? AND issue_n = ? AND destination = ? ORDER BY seq DESC LIMIT 1")
+      .get(span.first_seq, span.last_seq, span.n, id.slice(slash + 1)) as { seq: number } | undefined;
+    return row?.seq;
   }
+
+  // ---- internals ----------------------------------------------------------------
 
   private rememberSeen(key: string, at: number): void {
     this.seen.delete(key);
@@ -503,10 +649,20 @@ export class SqliteDeliveryStore implements DeliveryStore {
     }
   }
 
-  /** Called once a delivery left the schedule: forget its Issue when it was the last one. */
-  private release1(issueId: string): void {
+  /**
+   * Called once a delivery left the schedule: forget its Issue when it was
+   * the last one. `finishedAt`: it was delivered (not dead), so an Issue the
+   * pruning walk already kept may go once that delivery is past retention.
+   */
+  private release1(issueId: string, finishedAt: number | undefined): void {
     const entry = this.issues.get(issueId);
-    if (entry !== undefined && --entry.open <= 0) this.issues.delete(issueId);
+    if (entry === undefined || --entry.open > 0) return;
+    this.issues.delete(issueId);
+    if (finishedAt !== undefined && entry.n <= this.pruneFloor) this.pruneLater.push({ n: entry.n, due: finishedAt + this.retention() + 1 });
+  }
+
+  private retention(): number {
+    return this.opts.retentionMs ?? DAY_MS;
   }
 
   /** Queues a write for a delivery outcome; a failure is logged, never thrown into the engine. */
@@ -545,6 +701,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
     }
     // Values written by this batch are on disk now (or lost): reads go to the database again.
     for (const [k, v] of kv) if (this.kvPending.get(k) === v) this.kvPending.delete(k);
+    if (err !== undefined) this.freshKnown = false;
     if (err !== undefined && batch.some((b) => b.done === undefined)) {
       this.opts.log?.error({ stateDir: this.dir }, `cannot record delivery outcomes in the state directory: ${sqliteMessage(err)} (they may be sent again after a restart)`);
     }
@@ -560,10 +717,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
     const now = this.now();
     const me = hostname();
     const tx = this.db.transaction(() => {
-      const row = this.stmts.getOwner.get() as { pid: number; host: string; heartbeat_at: number } | undefined;
-      if (row !== undefined && row.pid !== process.pid && now - row.heartbeat_at < OWNER_STALE_MS && (row.host !== me || isAlive(row.pid))) {
-        throw new StateDirInUseError(this.dir, row.pid, row.host);
-      }
+      const row = liveOwner(this.db, now);
+      if (row !== undefined) throw new StateDirInUseError(this.dir, row.pid, row.host);
       this.stmts.putOwner.run(process.pid, me, now);
     });
     tx.immediate();
@@ -576,24 +731,60 @@ export class SqliteDeliveryStore implements DeliveryStore {
    * earlier one again, which must wait for them, not go out alongside.
    */
   private load(inFlight: ReadonlySet<string> = new Set()): void {
+    // Every delivery at start (and after a failed write); later the parked ones and those from the first fresh one on.
+    let from: number | undefined;
+    if (this.freshKnown) {
+      from = this.nextSeq;
+      for (const seq of this.fresh) from = Math.min(from, seq);
+    }
+    type Row = DeliveryRow & { body: string };
+    const pending =
+      from === undefined
+        ? (this.stmts.pendingAll.all() as Row[])
+        : [...(this.stmts.pendingParked.all() as Row[]), ...(this.stmts.pendingFreshFrom.all(from) as Row[])].sort((x, y) => x.seq - y.seq);
     this.schedule.clear();
     this.issues.clear();
-    const all = this.stmts.pendingAll.all() as (DeliveryRow & { body: string | null })[];
-    const rows = inFlight.size === 0 ? all : [...all.filter((r) => inFlight.has(r.id)), ...all.filter((r) => !inFlight.has(r.id))];
-    for (const r of rows) {
-      if (r.body === null) continue;
+    this.fresh.clear();
+    this.freshKnown = true;
+    const all = pending.map((r) => ({ r, d: rowToDelivery(r) }));
+    const rows = inFlight.size === 0 ? all : [...all.filter((x) => inFlight.has(x.d.id)), ...all.filter((x) => !inFlight.has(x.d.id))];
+    for (const { r, d } of rows) {
       const entry = this.issues.get(r.issue_id);
-      if (entry === undefined) this.issues.set(r.issue_id, { issue: JSON.parse(r.body) as Issue, open: 1 });
+      if (entry === undefined) this.issues.set(r.issue_id, { issue: JSON.parse(r.body) as Issue, n: r.issue_n, open: 1 });
       else entry.open++;
-      this.schedule.add(rowToDelivery(r), { taken: inFlight.has(r.id) });
+      this.schedule.add(d, { taken: inFlight.has(d.id) });
     }
+    for (const r of pending) if (r.parked === null) this.fresh.add(r.seq);
     this.dataVersion = this.db.pragma("data_version", { simple: true }) as number;
+    this.nextSeq = Math.max(this.nextSeq, ((this.stmts.maxSeq.get() as { m: number | null }).m ?? 0) + 1);
+    this.nextN = Math.max(this.nextN, ((this.stmts.maxN.get() as { m: number | null }).m ?? 0) + 1);
+    // Another process may have removed or revived deliveries of Issues pruning kept: walk them again.
+    this.pruneFloor = 0;
+    this.pruneLater.length = 0;
+  }
+
+  /**
+   * Rebuilds the dedup window at start: the newest Issues' keys, newest
+   * first, back to the start of the window (arrival order; a clock stepped
+   * back only ends the walk early for Issues that were in it by a little).
+   */
+  private loadSeen(): void {
     const window = this.opts.dedupWindowMs ?? 0;
-    if (window > 0 && this.seen.size === 0) {
-      for (const r of this.db.prepare("SELECT key, first_seen FROM dedup WHERE first_seen >= ? ORDER BY first_seen").iterate(this.now() - window) as IterableIterator<{ key: string; first_seen: number }>) this.seen.set(r.key, r.first_seen);
+    this.carriedDedup = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dedup_carried'").get() !== undefined;
+    if (window <= 0) return;
+    const since = this.now() - window;
+    const found = new Map<string, number>();
+    for (const r of this.stmts.newestKeys.iterate() as IterableIterator<{ dedup_key: string | null; received_at: number }>) {
+      if (r.received_at < since) break;
+      if (r.dedup_key !== null && !found.has(r.dedup_key)) found.set(r.dedup_key, r.received_at);
     }
-    const max = (this.db.prepare("SELECT max(seq) AS m FROM deliveries").get() as { m: number | null }).m;
-    this.nextSeq = Math.max(this.nextSeq, (max ?? 0) + 1);
+    if (this.carriedDedup) {
+      for (const r of this.db.prepare("SELECT key, first_seen FROM dedup_carried WHERE first_seen >= ?").iterate(since) as IterableIterator<{ key: string; first_seen: number }>) {
+        if ((found.get(r.key) ?? -Infinity) < r.first_seen) found.set(r.key, r.first_seen);
+      }
+    }
+    this.seen.clear();
+    for (const [k, t] of [...found].sort((a, b) => a[1] - b[1])) this.seen.set(k, t);
   }
 
   /**
@@ -631,56 +822,147 @@ export class SqliteDeliveryStore implements DeliveryStore {
     this.checkWritable();
   }
 
-  /** Forgets expired dedup keys, finished Issues past retention and old dead letters. */
+  /**
+   * Deletes dead letters past deadRetention, delivered deliveries past
+   * retention, and Issues past max(retention, dedup window) that no
+   * delivery needs any more (none pending or dead, none delivered within
+   * retention). Work is proportional to what it deletes: the Issues are
+   * walked oldest first from where the last run stopped (see pruneFloor),
+   * their deliveries read by seq range, and dead letters found by the
+   * parked index ordered by finished_at.
+   */
   prune(): void {
+    // What was finished before is on disk, so the walk sees it (one finished later is looked at again: release1).
+    this.flush();
     const now = this.now();
+    const window = this.opts.dedupWindowMs ?? 0;
+    const doneCutoff = now - this.retention();
+    const cutoff = now - Math.max(this.retention(), window);
+    const later = now + this.retention() + 1;
     try {
-      const tx = this.db.transaction(() => {
-        this.db.prepare("DELETE FROM dedup WHERE first_seen < ?").run(now - Math.max(this.opts.dedupWindowMs ?? 0, 60_000));
-        const cutoff = now - (this.opts.retentionMs ?? 24 * 3_600_000);
-        this.db.prepare("DELETE FROM deliveries WHERE state = 'done' AND finished_at < ?").run(cutoff);
-        this.db.prepare("DELETE FROM deliveries WHERE state = 'dead' AND finished_at < ?").run(now - (this.opts.deadRetentionMs ?? 7 * 86_400_000));
-        this.db.prepare("DELETE FROM issues WHERE received_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.issue_id = issues.id)").run(cutoff);
+      this.db.transaction(() => {
+        const recheck = new Set<number>();
+        for (const r of this.stmts.deleteDead.all(now - (this.opts.deadRetentionMs ?? 7 * DAY_MS)) as { issue_n: number }[]) if (r.issue_n <= this.pruneFloor) recheck.add(r.issue_n);
+        while (this.pruneLater.length > 0 && this.pruneLater[0]!.due <= now) recheck.add(this.pruneLater.shift()!.n);
+        for (const n of recheck) {
+          const span = this.stmts.issueSpan.get(n) as IssueSpan | undefined;
+          if (span === undefined) continue;
+          this.stmts.deleteDoneOfIssue.run(span.first_seq, span.last_seq, n, doneCutoff);
+          const left = this.stmts.deliveriesLeft.get(span.first_seq, span.last_seq, n) as { total: number; open: number | null };
+          if (left.total === 0) this.stmts.deleteIssue.run(n);
+          else if (left.open === 0) this.pruneLater.push({ n, due: later });
+        }
         // Destination state (thread maps, where a fingerprint was routed) of incidents quiet for a month.
-        this.db.prepare("DELETE FROM kv WHERE updated_at < ?").run(now - 30 * 86_400_000);
-      });
-      tx.immediate();
+        this.stmts.kvPrune.run(now - 30 * DAY_MS);
+        if (this.carriedDedup) {
+          const last = (this.db.prepare("SELECT max(first_seen) AS m FROM dedup_carried").get() as { m: number | null }).m;
+          if (last === null || last < now - Math.max(window, 60_000)) {
+            this.db.exec("DROP TABLE dedup_carried");
+            this.carriedDedup = false;
+          }
+        }
+      }).immediate();
+      for (;;) {
+        const more = this.db.transaction(() => {
+          const from = this.pruneFloor;
+          let to = from;
+          let count = 0;
+          for (const r of this.stmts.issuesFrom.iterate(from) as IterableIterator<{ n: number; received_at: number }>) {
+            if (r.received_at >= cutoff) break;
+            to = r.n;
+            if (++count >= PRUNE_CHUNK) break;
+          }
+          if (to === from) return false;
+          // The deliveries of Issues from+1..to lie in this seq range.
+          const range = this.stmts.spanOfIssues.get(from, to) as { lo: number | null; hi: number | null };
+          const lo = range.lo ?? 0;
+          const hi = range.hi ?? -1;
+          this.stmts.deleteDoneInRange.run(lo, hi, from, to, doneCutoff);
+          this.stmts.deleteUnusedIssuesInRange.run(from, to, lo, hi, from, to);
+          // Kept only for a delivery within retention: looked at again once it is past it.
+          for (const r of this.stmts.keptForDoneInRange.all(lo, hi, from, to) as { issue_n: number }[]) this.pruneLater.push({ n: r.issue_n, due: later });
+          this.pruneFloor = to;
+          return count >= PRUNE_CHUNK;
+        }).immediate();
+        if (!more) break;
+      }
     } catch (e) {
       this.opts.log?.debug({ err: errorMessage(e) }, "pruning the state directory failed");
     }
   }
 }
 
+/** Where an Issue's deliveries are: seqs first_seq..last_seq with issue_n = n. */
+interface IssueSpan {
+  n: number;
+  first_seq: number;
+  last_seq: number;
+}
+
 function prepare(db: Database.Database) {
+  const delivery = "SELECT d.*, i.id AS issue_id, i.fingerprint AS fingerprint, i.body AS body FROM deliveries d JOIN issues i ON i.n = d.issue_n";
   return {
-    insertIssue: db.prepare("INSERT INTO issues (id, fingerprint, received_at, body) VALUES (?, ?, ?, ?)"),
-    insertDelivery: db.prepare("INSERT INTO deliveries (seq, id, issue_id, destination, fingerprint, state, attempts, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)"),
-    dedupPut: db.prepare("INSERT INTO dedup (key, first_seen, duplicates) VALUES (?, ?, 0) ON CONFLICT(key) DO UPDATE SET first_seen = excluded.first_seen, duplicates = 0"),
+    insertIssue: db.prepare("INSERT INTO issues (n, id, fingerprint, dedup_key, received_at, first_seq, last_seq, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+    insertDelivery: db.prepare("INSERT INTO deliveries (seq, issue_n, destination, state, created_at, next_attempt_at) VALUES (?, ?, ?, 'pending', ?, ?)"),
+    issueN: db.prepare("SELECT n FROM issues WHERE id = ?"),
     // The first unfinished attempt's time is kept: what it may have created is older than a later attempt.
-    markAttempt: db.prepare("UPDATE deliveries SET attempt_started_at = coalesce(attempt_started_at, ?) WHERE id = ?"),
-    attemptStartedAt: db.prepare("SELECT attempt_started_at FROM deliveries WHERE id = ?"),
-    retry: db.prepare("UPDATE deliveries SET attempts = ?, next_attempt_at = ?, last_error = ?, attempt_started_at = ? WHERE id = ? AND state = 'pending'"),
-    finish: db.prepare("UPDATE deliveries SET state = ?, finished_at = ?, remote_id = coalesce(?, remote_id), last_error = coalesce(?, last_error), next_attempt_at = NULL, attempt_started_at = NULL WHERE id = ? AND state = 'pending'"),
-    finishBySeq: db.prepare("UPDATE deliveries SET state = ?, finished_at = ?, remote_id = coalesce(?, remote_id), last_error = coalesce(?, last_error), next_attempt_at = NULL, attempt_started_at = NULL WHERE seq = ? AND state = 'pending'"),
-    defer: db.prepare("UPDATE deliveries SET next_attempt_at = ?, attempt_started_at = ? WHERE id = ? AND state = 'pending'"),
-    setAttempts: db.prepare("UPDATE deliveries SET attempts = ? WHERE id = ?"),
-    updateIssue: db.prepare("UPDATE issues SET body = ? WHERE id = ?"),
-    pendingAll: db.prepare("SELECT d.*, i.body AS body FROM deliveries d LEFT JOIN issues i ON i.id = d.issue_id WHERE d.state = 'pending' ORDER BY d.seq"),
-    recentIssues: db.prepare("SELECT id, body FROM issues ORDER BY received_at DESC, rowid DESC LIMIT ?"),
-    deliveriesOfIssue: db.prepare("SELECT * FROM deliveries WHERE issue_id = ? ORDER BY seq"),
+    markAttempt: db.prepare("UPDATE deliveries SET attempt_started_at = coalesce(attempt_started_at, ?) WHERE seq = ?"),
+    attemptStartedAt: db.prepare("SELECT attempt_started_at FROM deliveries WHERE seq = ?"),
+    retry: db.prepare("UPDATE deliveries SET attempts = ?, next_attempt_at = ?, last_error = ?, attempt_started_at = ?, parked = 1 WHERE seq = ? AND state = 'pending'"),
+    // Only what changes: a finished delivery's next_attempt_at and attempt_started_at are never read (toInfo, load).
+    finishDone: db.prepare("UPDATE deliveries SET state = 'done', finished_at = ? WHERE seq = ? AND state = 'pending'"),
+    finishDoneRemote: db.prepare("UPDATE deliveries SET state = 'done', finished_at = ?, remote_id = ? WHERE seq = ? AND state = 'pending'"),
+    finishDead: db.prepare("UPDATE deliveries SET state = 'dead', finished_at = ?, last_error = ?, attempts = ?, parked = 1 WHERE seq = ? AND state = 'pending'"),
+    defer: db.prepare("UPDATE deliveries SET next_attempt_at = ?, attempt_started_at = ?, parked = 1 WHERE seq = ? AND state = 'pending'"),
+    updateIssue: db.prepare("UPDATE issues SET body = ?, fingerprint = ?, last_seq = max(last_seq, coalesce(?, last_seq)) WHERE n = ?"),
+    pendingAll: db.prepare(`${delivery} WHERE d.state = 'pending' ORDER BY d.seq`),
+    // The terms of the partial index's WHERE let SQLite use it.
+    pendingParked: db.prepare(`${delivery} WHERE d.parked = 1 AND d.state <> 'done' AND d.state = 'pending'`),
+    pendingFreshFrom: db.prepare(`${delivery} WHERE d.seq >= ? AND d.state = 'pending' AND d.parked IS NULL ORDER BY d.seq`),
+    maxSeq: db.prepare("SELECT max(seq) AS m FROM deliveries"),
+    maxN: db.prepare("SELECT max(n) AS m FROM issues"),
+    newestKeys: db.prepare("SELECT dedup_key, received_at FROM issues ORDER BY n DESC"),
+    recentIssues: db.prepare("SELECT n, id, fingerprint, first_seq, last_seq, body FROM issues ORDER BY n DESC LIMIT ?"),
+    deliveriesOfIssue: db.prepare("SELECT * FROM deliveries WHERE seq BETWEEN ? AND ? AND issue_n = ? ORDER BY seq"),
+    issueSpan: db.prepare("SELECT n, first_seq, last_seq FROM issues WHERE n = ?"),
+    deleteDead: db.prepare("DELETE FROM deliveries WHERE parked = 1 AND state <> 'done' AND state = 'dead' AND finished_at < ? RETURNING issue_n"),
+    deleteDoneOfIssue: db.prepare("DELETE FROM deliveries WHERE seq BETWEEN ? AND ? AND issue_n = ? AND state = 'done' AND finished_at < ?"),
+    deliveriesLeft: db.prepare("SELECT count(*) AS total, max(state <> 'done') AS open FROM deliveries WHERE seq BETWEEN ? AND ? AND issue_n = ?"),
+    deleteIssue: db.prepare("DELETE FROM issues WHERE n = ?"),
+    issuesFrom: db.prepare("SELECT n, received_at FROM issues WHERE n > ? ORDER BY n"),
+    spanOfIssues: db.prepare("SELECT min(first_seq) AS lo, max(last_seq) AS hi FROM issues WHERE n > ? AND n <= ? AND last_seq >= first_seq"),
+    deleteDoneInRange: db.prepare("DELETE FROM deliveries WHERE seq BETWEEN ? AND ? AND issue_n > ? AND issue_n <= ? AND state = 'done' AND finished_at < ?"),
+    deleteUnusedIssuesInRange: db.prepare("DELETE FROM issues WHERE n > ? AND n <= ? AND n NOT IN (SELECT issue_n FROM deliveries WHERE seq BETWEEN ? AND ? AND issue_n > ? AND issue_n <= ?)"),
+    keptForDoneInRange: db.prepare("SELECT issue_n FROM deliveries WHERE seq BETWEEN ? AND ? AND issue_n > ? AND issue_n <= ? GROUP BY issue_n HAVING max(state <> 'done') = 0"),
     kvGet: db.prepare("SELECT value FROM kv WHERE namespace = ? AND key = ?"),
     kvPut: db.prepare("INSERT INTO kv (namespace, key, value, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"),
     kvDelete: db.prepare("DELETE FROM kv WHERE namespace = ? AND key = ?"),
-    getOwner: db.prepare("SELECT pid, host, heartbeat_at FROM owner WHERE id = 1"),
+    kvPrune: db.prepare("DELETE FROM kv WHERE updated_at < ?"),
     putOwner: db.prepare("INSERT INTO owner (id, pid, host, heartbeat_at) VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET pid = excluded.pid, host = excluded.host, heartbeat_at = excluded.heartbeat_at"),
     releaseOwner: db.prepare("DELETE FROM owner WHERE id = 1 AND pid = ?"),
   };
 }
 
-function migrate(db: Database.Database): void {
+/** The owner row when another live process holds the directory. */
+function liveOwner(db: Database.Database, now: number): { pid: number; host: string } | undefined {
+  const row = db.prepare("SELECT pid, host, heartbeat_at FROM owner WHERE id = 1").get() as { pid: number; host: string; heartbeat_at: number } | undefined;
+  if (row !== undefined && row.pid !== process.pid && now - row.heartbeat_at < OWNER_STALE_MS && (row.host !== hostname() || isAlive(row.pid))) return row;
+  return undefined;
+}
+
+function migrate(db: Database.Database, dir: string, now: number): void {
   const current = db.pragma("user_version", { simple: true }) as number;
   if (current > MIGRATIONS.length) {
     throw new Error(`the state was written by a newer kubecano (schema ${current}, this one knows ${MIGRATIONS.length}); upgrade kubecano or use another --state-dir`);
+  }
+  // A live kubecano of the older schema would fail on every write after the
+  // migration: migrate only once it has stopped (this also holds for
+  // operator commands, which never take ownership).
+  if (current >= 1 && current < MIGRATIONS.length) {
+    const owner = liveOwner(db, now);
+    if (owner !== undefined) {
+      throw new Error(`the state directory ${dir} is in use by kubecano pid ${owner.pid} on ${owner.host}, which uses an older schema (${current}, this one is ${MIGRATIONS.length}); stop it before upgrading`);
+    }
   }
   for (let v = current; v < MIGRATIONS.length; v++) {
     db.transaction(() => {
@@ -692,7 +974,7 @@ function migrate(db: Database.Database): void {
 
 function rowToDelivery(r: DeliveryRow): Delivery {
   return {
-    id: r.id,
+    id: `${r.issue_id}/${r.destination}`,
     issueId: r.issue_id,
     destination: r.destination,
     fingerprint: r.fingerprint,
@@ -708,14 +990,15 @@ function rowToDelivery(r: DeliveryRow): Delivery {
 
 function toInfo(r: DeliveryRow, title: string | undefined): DeliveryInfo {
   return {
-    id: r.id,
+    id: `${r.issue_id}/${r.destination}`,
     seq: r.seq,
     issueId: r.issue_id,
     destination: r.destination,
     state: r.state,
     attempts: r.attempts,
     createdAt: r.created_at,
-    nextAttemptAt: r.next_attempt_at ?? undefined,
+    // Only a waiting delivery has a next attempt (a finished row keeps its last one).
+    nextAttemptAt: r.state === "pending" ? (r.next_attempt_at ?? undefined) : undefined,
     lastError: r.last_error ?? undefined,
     remoteId: r.remote_id ?? undefined,
     finishedAt: r.finished_at ?? undefined,

@@ -8,7 +8,7 @@
  * the built store (dist/), so `npm run build` first (npm test does).
  */
 import { spawn, spawnSync } from "node:child_process";
-import { chownSync, closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { chownSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import os, { hostname } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -16,8 +16,8 @@ import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createIssue, type Issue, type IssueStatus } from "../../src/core/issue.js";
 import { subjectFromLabels } from "../../src/core/subject.js";
-import { DB_FILE, SCHEMA_VERSION, SqliteDeliveryStore, StateDirInUseError, type SqliteStoreOptions } from "../../src/delivery/sqlite-store.js";
-import { StoreUnavailableError, type ClaimedDelivery } from "../../src/delivery/store.js";
+import { DB_FILE, MIGRATIONS, SCHEMA_VERSION, SqliteDeliveryStore, StateDirInUseError, type SqliteStoreOptions } from "../../src/delivery/sqlite-store.js";
+import { dedupKey, StoreUnavailableError, type ClaimedDelivery } from "../../src/delivery/store.js";
 import { assertBuilt, REPO_ROOT } from "../helpers/cli.js";
 
 const T0 = Date.UTC(2026, 0, 1, 12);
@@ -280,6 +280,79 @@ describe("SqliteDeliveryStore: restarts", () => {
     expect(await b.accept([{ issue: repeat, destinations: ["slack"] }])).toEqual({ issues: 0, deliveries: 0, duplicates: 1, duplicateIds: [repeat.id] });
     expect(b.depth()).toBe(1);
   });
+
+  it("rebuilds the dedup window from the newest Issues: a key's latest acceptance counts, duplicates are not stored, keys accepted with dedup off are not keys", async () => {
+    const dir = stateDir();
+    const startsAt = new Date(T0 - 60_000).toISOString();
+    const a = open({ stateDir: dir, dedupWindowMs: HOUR, now: () => T0 });
+    await a.accept([{ issue: issue("fp", { startsAt }), destinations: ["slack"] }]);
+    a.close();
+    // Past the window: accepted again, which starts a new window.
+    const b = open({ stateDir: dir, dedupWindowMs: HOUR, now: () => T0 + HOUR + 1 });
+    expect((await b.accept([{ issue: issue("fp", { startsAt }), destinations: ["slack"] }])).issues).toBe(1);
+    expect((await b.accept([{ issue: issue("fp", { startsAt }), destinations: ["slack"] }])).duplicates).toBe(1);
+    b.close();
+    const c = open({ stateDir: dir, dedupWindowMs: HOUR, now: () => T0 + 2 * HOUR });
+    expect((await c.accept([{ issue: issue("fp", { startsAt }), destinations: ["slack"] }])).duplicates).toBe(1);
+    // Two Issues stored, not the duplicates.
+    expect(c.recent(10)).toHaveLength(2);
+    c.close();
+
+    const other = { startsAt: new Date(T0).toISOString() };
+    const off = open({ stateDir: dir, dedupWindowMs: 0, now: () => T0 + 2 * HOUR });
+    await off.accept([{ issue: issue("fp-off", other), destinations: ["slack"] }]);
+    off.close();
+    const on = open({ stateDir: dir, dedupWindowMs: HOUR, now: () => T0 + 2 * HOUR });
+    expect((await on.accept([{ issue: issue("fp-off", other), destinations: ["slack"] }])).issues).toBe(1);
+    expect((await on.accept([{ issue: issue("fp", { startsAt }), destinations: ["slack"] }])).duplicates).toBe(1);
+  });
+
+  it("a processed Issue (fanOut) keeps its enriched body and its deliveries across a restart; operators find them by id; pruning removes it all", async () => {
+    const dir = stateDir();
+    let now = T0;
+    const a = open({ stateDir: dir, retentionMs: DAY, now: () => now });
+    const raw = issue("fp-p", { title: "raw" });
+    const other = issue("fp-o", { title: "other" });
+    await a.accept([{ issue: raw, destinations: ["@process"] }]);
+    const step = mustTake(a, "@process", T0);
+    // Accepted while the first is processed: its delivery lies between the first one's.
+    await a.accept([{ issue: other, destinations: ["console"] }]);
+    const enriched: Issue = { ...raw, title: "enriched" };
+    a.fanOut(step.delivery, enriched, ["slack", "pagerduty"]);
+    a.complete(mustTake(a, "slack", T0).delivery, "1700.5");
+    a.close();
+
+    const b = open({ stateDir: dir, retentionMs: DAY, now: () => now });
+    expect(b.depth()).toBe(2);
+    expect(b.recent(10).map((r) => [r.issue.title, r.deliveries.map((d) => [d.id, d.state, d.remoteId])])).toEqual([
+      ["other", [[`${other.id}/console`, "pending", undefined]]],
+      [
+        "enriched",
+        [
+          [`${raw.id}/slack`, "done", "1700.5"],
+          [`${raw.id}/pagerduty`, "pending", undefined],
+        ],
+      ],
+    ]);
+    expect(mustTake(b, "pagerduty", T0).issue).toEqual(enriched);
+    const op = open({ stateDir: dir, owner: false });
+    expect(op.drop(`${raw.id}/pagerduty`)).toBe(true);
+    expect(op.drop(`${raw.id}/@process`)).toBe(false);
+    op.close();
+    b.refresh();
+    expect(b.depth()).toBe(1);
+
+    now = T0 + DAY + 1;
+    b.complete(mustTake(b, "console", now).delivery);
+    b.prune();
+    // Delivered just now: kept for retention from now.
+    expect(b.recent(10).map((r) => r.issue.title)).toEqual(["other"]);
+    now = T0 + 2 * DAY + 2;
+    b.prune();
+    expect(b.recent(10)).toEqual([]);
+    const count = (table: string): number => peek<{ n: number }>(dir, `SELECT count(*) AS n FROM ${table}`)[0]!.n;
+    expect([count("issues"), count("deliveries")]).toEqual([0, 0]);
+  });
 });
 
 describe("SqliteDeliveryStore: schema migrations", () => {
@@ -311,6 +384,114 @@ describe("SqliteDeliveryStore: schema migrations", () => {
       `cannot open the state directory ${dir}: the state was written by a newer kubecano (schema ${SCHEMA_VERSION + 1}, this one knows ${SCHEMA_VERSION}); upgrade kubecano or use another --state-dir`,
     );
     expect(peek<{ user_version: number }>(dir, "PRAGMA user_version")).toEqual([{ user_version: SCHEMA_VERSION + 1 }]);
+  });
+
+  /** A state directory as kubecano with schema 1 left it (its migration's SQL, rows as it wrote them). */
+  function schema1(): { dir: string; db: Database.Database; put: (i: Issue, receivedAt: number, deliveries?: Record<string, unknown>[]) => void } {
+    const dir = stateDir();
+    mkdirSync(dir, { recursive: true });
+    const db = new Database(path.join(dir, DB_FILE));
+    db.pragma("journal_mode = WAL");
+    db.exec(MIGRATIONS[0]!);
+    db.pragma("user_version = 1");
+    const put = (i: Issue, receivedAt: number, deliveries: Record<string, unknown>[] = []): void => {
+      db.prepare("INSERT INTO issues (id, fingerprint, received_at, body) VALUES (?, ?, ?, ?)").run(i.id, i.fingerprint, receivedAt, JSON.stringify(i));
+      for (const d of deliveries) {
+        const row = { attempts: 0, created_at: receivedAt, next_attempt_at: null, last_error: null, remote_id: null, attempt_started_at: null, finished_at: null, ...d };
+        db.prepare(
+          "INSERT INTO deliveries (seq, id, issue_id, destination, fingerprint, state, attempts, created_at, next_attempt_at, last_error, remote_id, attempt_started_at, finished_at) VALUES (@seq, @id, @issue_id, @destination, @fingerprint, @state, @attempts, @created_at, @next_attempt_at, @last_error, @remote_id, @attempt_started_at, @finished_at)",
+        ).run({ ...row, id: `${i.id}/${String(d["destination"])}`, issue_id: i.id, fingerprint: i.fingerprint });
+      }
+    };
+    return { dir, db, put };
+  }
+
+  it("a schema-1 state directory opens with all its data: waiting (in doubt too), dead letters with their errors, delivered history, feed order, kv and dedup keys", async () => {
+    const { dir, db, put } = schema1();
+    const [a, b, c, d, e, f] = [issue("fp-a", { title: "a" }), issue("fp-b", { title: "b" }), issue("fp-b", { title: "c", status: "RESOLVED" }), issue("fp-d", { title: "d" }), issue("fp-e", { title: "e" }), issue("fp-f", { title: "f" })];
+    const gone = issue("fp-gone");
+    // Written out of arrival order: the feed follows received_at.
+    put(f!, T0 - 5 * 60_000, [{ seq: 9, destination: "console", state: "done", remote_id: null, finished_at: T0 - 5 * 60_000 + 10 }]);
+    put(a!, T0 - 3 * HOUR, [
+      { seq: 1, destination: "slack", state: "done", remote_id: "1700.1", finished_at: T0 - 3 * HOUR + 1000 },
+      { seq: 2, destination: "pagerduty", state: "dead", attempts: 3, last_error: "http_400 invalid routing key", finished_at: T0 - 2 * HOUR },
+    ]);
+    put(b!, T0 - 2 * HOUR, [{ seq: 3, destination: "slack", state: "pending", attempts: 2, next_attempt_at: T0 + 60_000, last_error: "remote said http_503" }]);
+    put(c!, T0 - HOUR - 1, [{ seq: 4, destination: "slack", state: "pending" }]);
+    put(d!, T0 - 30 * 60_000, [{ seq: 5, destination: "slack", state: "pending", attempt_started_at: T0 - 29 * 60_000 }]);
+    put(e!, T0 - 10 * 60_000);
+    // A delivery whose Issue is gone (only a hand edit does that): it could never be sent.
+    db.prepare("INSERT INTO deliveries (seq, id, issue_id, destination, fingerprint, state, attempts, created_at) VALUES (7, 'ghost/slack', 'ghost', 'slack', 'fp-ghost', 'pending', 0, ?)").run(T0);
+    const seen = (i: Issue, at: number): void => void db.prepare("INSERT INTO dedup (key, first_seen) VALUES (?, ?)").run(dedupKey(i), at);
+    seen(a!, T0 - 3 * HOUR); // expired
+    seen(d!, T0 - 30 * 60_000);
+    seen(e!, T0 - 10 * 60_000);
+    seen(f!, T0 - 5 * 60_000);
+    seen(gone, T0 - 20 * 60_000); // its Issue was pruned (retention shorter than the window)
+    db.prepare("INSERT INTO kv (namespace, key, value, updated_at) VALUES ('slack:slack', 'thread:fp-a', '1700.1', ?)").run(T0 - 3 * HOUR);
+    db.prepare("INSERT INTO owner (id, pid, host, heartbeat_at) VALUES (1, 4242, 'other-node', ?)").run(T0 - HOUR);
+    db.close();
+
+    const store = open({ stateDir: dir, dedupWindowMs: HOUR, now: () => T0 });
+    expect(peek<{ user_version: number }>(dir, "PRAGMA user_version")).toEqual([{ user_version: SCHEMA_VERSION }]);
+    expect(peek<{ name: string }>(dir, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").map((r) => r.name)).toEqual(["dedup_carried", "deliveries", "issues", "kv", "owner"]);
+    expect(store.recent(10).map((r) => r.issue.title)).toEqual(["f", "e", "d", "c", "b", "a"]);
+    expect(store.recent(10).find((r) => r.issue.id === a!.id)?.deliveries.map((x) => [x.id, x.seq, x.state, x.remoteId ?? x.lastError])).toEqual([
+      [`${a!.id}/slack`, 1, "done", "1700.1"],
+      [`${a!.id}/pagerduty`, 2, "dead", "http_400 invalid routing key"],
+    ]);
+    expect(store.list({ states: ["dead"] })).toEqual([
+      { id: `${a!.id}/pagerduty`, seq: 2, issueId: a!.id, destination: "pagerduty", state: "dead", attempts: 3, createdAt: T0 - 3 * HOUR, nextAttemptAt: undefined, lastError: "http_400 invalid routing key", remoteId: undefined, finishedAt: T0 - 2 * HOUR, title: "a", fingerprint: "fp-a" },
+    ]);
+    expect(store.list({ states: ["done"] }).map((x) => [x.id, x.remoteId, x.finishedAt])).toEqual([
+      [`${a!.id}/slack`, "1700.1", T0 - 3 * HOUR + 1000],
+      [`${f!.id}/console`, undefined, T0 - 5 * 60_000 + 10],
+    ]);
+    expect(store.getState("slack:slack", "thread:fp-a")).toBe("1700.1");
+
+    // The waiting ones, in their order, with their attempts and doubts.
+    expect(store.depth()).toBe(3);
+    const first = mustTake(store, "slack", T0, true);
+    expect(first.issue).toEqual(d);
+    expect(first.delivery).toMatchObject({ id: `${d!.id}/slack`, seq: 5, attempts: 0, inDoubtSince: T0 - 29 * 60_000 });
+    expect(store.take("slack", T0)).toBeUndefined();
+    expect(store.nextDueAt("slack")).toBe(T0 + 60_000);
+    const second = mustTake(store, "slack", T0 + 60_000);
+    expect(second.issue).toEqual(b);
+    expect(second.delivery).toMatchObject({ seq: 3, attempts: 2, lastError: "remote said http_503", createdAt: T0 - 2 * HOUR });
+    expect(store.take("slack", T0 + 60_000)).toBeUndefined(); // c waits behind b (same fingerprint)
+    store.complete(second.delivery, "1700.2");
+    expect(mustTake(store, "slack", T0 + 60_000).issue).toEqual(c);
+
+    // The dedup window: keys within it are duplicates (also the one whose Issue was gone); expired or unrecorded keys are not.
+    const again = (i: Issue): Issue => ({ ...issue(i.fingerprint, { status: i.status, startsAt: i.startsAt }) });
+    const result = await store.accept([d!, e!, f!, gone, a!, b!].map((i) => ({ issue: again(i), destinations: ["slack"] })));
+    expect([result.issues, result.duplicates]).toEqual([2, 4]);
+    // New Issues follow the migrated ones; numbers go on from the highest.
+    expect(store.recent(2).map((r) => r.issue.fingerprint)).toEqual(["fp-b", "fp-a"]);
+    expect(Math.min(...store.recent(2).flatMap((r) => r.deliveries.map((x) => x.seq)))).toBe(10);
+
+    // Operators find the migrated ones by id or number.
+    store.flush();
+    const op = open({ stateDir: dir, owner: false });
+    expect(op.requeue(`${a!.id}/pagerduty`)).toBe(true);
+    expect(op.list({ states: ["dead"] })).toEqual([]);
+    expect(op.drop("2")).toBe(true);
+    expect(op.list().map((x) => x.id)).not.toContain("ghost/slack");
+  });
+
+  it("a schema-1 state directory is not migrated while an older kubecano still runs on it (operator commands neither)", async () => {
+    const { dir, db } = schema1();
+    // A live process on this host: the older daemon.
+    db.prepare("INSERT INTO owner (id, pid, host, heartbeat_at) VALUES (1, ?, ?, ?)").run(process.ppid, hostname(), T0);
+    db.close();
+    const message = `cannot open the state directory ${dir}: the state directory ${dir} is in use by kubecano pid ${process.ppid} on ${hostname()}, which uses an older schema (1, this one is ${SCHEMA_VERSION}); stop it before upgrading`;
+    expect(() => open({ stateDir: dir, owner: false, now: () => T0 + 1 })).toThrow(message);
+    expect(() => open({ stateDir: dir, now: () => T0 + 1 })).toThrow(message);
+    expect(peek<{ user_version: number }>(dir, "PRAGMA user_version")).toEqual([{ user_version: 1 }]);
+    // Once its heartbeat is stale, it is gone: migrate.
+    open({ stateDir: dir, now: () => T0 + 30_000 });
+    expect(peek<{ user_version: number }>(dir, "PRAGMA user_version")).toEqual([{ user_version: SCHEMA_VERSION }]);
   });
 });
 
@@ -489,6 +670,34 @@ describe("SqliteDeliveryStore: operator changes from another connection", () => 
     expect(owner.take("slack", now)?.issue.id).toBe(firing!.id);
   });
 
+  it("a reload after an operator change keeps every waiting delivery: on its first pass, retried, deferred, in doubt, in flight", async () => {
+    const { owner, operator } = setup();
+    const [dead, retried, deferred, marked, inFlight, waiting] = ["fp-dead", "fp-r", "fp-d", "fp-m", "fp-f", "fp-w"].map((fp) => issue(fp));
+    await owner.accept([dead!, retried!, deferred!, marked!, inFlight!, waiting!].map((i) => ({ issue: i, destinations: ["slack"] })));
+    const taken = [0, 1, 2, 3, 4].map((k) => mustTake(owner, "slack", T0, k === 3));
+    owner.kill(taken[0]!.delivery, "channel_not_found");
+    owner.retry(taken[1]!.delivery, T0 + 1000, "http_503");
+    owner.defer(taken[2]!.delivery, T0 + 2000);
+    owner.release(taken[3]!.delivery);
+    owner.flush();
+    const op = operator();
+    expect(op.requeue(`${dead!.id}/slack`)).toBe(true);
+    op.close();
+    owner.refresh();
+    expect(owner.depth()).toBe(6);
+    const now = Date.now() + 1;
+    const next = (): ClaimedDelivery | undefined => owner.take("slack", now);
+    expect(next()?.delivery).toMatchObject({ id: `${marked!.id}/slack`, inDoubtSince: T0 });
+    expect(next()?.issue.id).toBe(waiting!.id);
+    expect(next()?.delivery).toMatchObject({ id: `${retried!.id}/slack`, attempts: 1, lastError: "http_503", nextAttemptAt: T0 + 1000 });
+    expect(next()?.delivery).toMatchObject({ id: `${deferred!.id}/slack`, attempts: 0, nextAttemptAt: T0 + 2000 });
+    expect(next()?.delivery).toMatchObject({ id: `${dead!.id}/slack`, attempts: 0 });
+    // Still in flight here: not handed out again.
+    expect(next()).toBeUndefined();
+    owner.complete(taken[4]!.delivery);
+    expect(owner.depth()).toBe(5);
+  });
+
   it("an operator change while a delivery is in flight does not hand it out twice", async () => {
     const { owner, operator } = setup();
     const [x1, y] = [issue("fp-x"), issue("fp-y")];
@@ -532,7 +741,7 @@ describe("SqliteDeliveryStore: list and prune", () => {
     expect(store.list({ states: ["done"] })[0]).toMatchObject({ remoteId: "r1", finishedAt: T0 });
   });
 
-  it("prune forgets expired dedup keys, delivered ones past retention, dead letters past deadRetention and Issues left with nothing", async () => {
+  it("prune forgets delivered ones past retention, dead letters past deadRetention and Issues left with nothing", async () => {
     const dir = stateDir();
     let now = T0;
     const store = open({ stateDir: dir, dedupWindowMs: 2 * HOUR, retentionMs: DAY, deadRetentionMs: 7 * DAY, now: () => now });
@@ -552,13 +761,10 @@ describe("SqliteDeliveryStore: list and prune", () => {
     const count = (table: string): number => peek<{ n: number }>(dir, `SELECT count(*) AS n FROM ${table}`)[0]!.n;
     const ids = (): string[] => store.recent(100).map((r) => r.issue.id).sort();
 
-    now = T0 + 2 * HOUR - 1;
-    store.prune();
-    expect(count("dedup")).toBe(4);
     now = T0 + 2 * HOUR + 1;
     store.prune();
-    expect(count("dedup")).toBe(0);
     expect(ids()).toEqual([done.id, dead.id, waiting.id, unrouted.id].sort());
+    expect(count("deliveries")).toBe(3);
 
     now = T0 + DAY + 1;
     store.prune();
@@ -572,12 +778,97 @@ describe("SqliteDeliveryStore: list and prune", () => {
     expect(ids()).toEqual([waiting.id]);
     expect(store.list({ states: ["dead"] })).toEqual([]);
     expect(count("issues")).toBe(1);
+    expect(count("deliveries")).toBe(1);
 
     // A waiting delivery is never pruned, however old.
     now = T0 + 29 * DAY;
     store.prune();
     expect(store.depth()).toBe(1);
     expect(store.take("slack", T0 + 30 * DAY)?.issue).toEqual(waiting);
+  });
+
+  it("an Issue within the dedup window outlives a shorter retention, so a restart still knows its key; it goes once the window has passed", async () => {
+    const dir = stateDir();
+    let now = T0;
+    const opts = { stateDir: dir, dedupWindowMs: 2 * HOUR, retentionMs: HOUR, now: () => now };
+    const startsAt = new Date(T0).toISOString();
+    const a = open(opts);
+    await a.accept([{ issue: issue("fp", { startsAt }), destinations: ["slack"] }]);
+    a.complete(mustTake(a, "slack", T0).delivery);
+    now = T0 + 2 * HOUR - 1;
+    a.prune();
+    expect(a.recent(10)).toHaveLength(1);
+    a.close();
+    const b = open(opts);
+    expect((await b.accept([{ issue: issue("fp", { startsAt }), destinations: ["slack"] }])).duplicates).toBe(1);
+    now = T0 + 2 * HOUR + 1;
+    b.prune();
+    expect(b.recent(10)).toEqual([]);
+    b.close();
+    const c = open(opts);
+    expect((await c.accept([{ issue: issue("fp", { startsAt }), destinations: ["slack"] }])).issues).toBe(1);
+  });
+
+  it("a dead letter keeps its Issue until it expires, while a delivered sibling goes after retention", async () => {
+    const dir = stateDir();
+    let now = T0;
+    const store = open({ stateDir: dir, retentionMs: DAY, deadRetentionMs: 1.5 * DAY, now: () => now });
+    const both = issue("fp-both");
+    const later = issue("fp-later");
+    await store.accept([{ issue: both, destinations: ["slack", "pagerduty"] }]);
+    store.complete(mustTake(store, "slack", T0).delivery, "1700.1");
+    store.kill(mustTake(store, "pagerduty", T0).delivery, "invalid routing key");
+    now = T0 + DAY + 1;
+    await store.accept([{ issue: later, destinations: ["slack"] }]);
+    store.complete(mustTake(store, "slack", now).delivery);
+    store.prune();
+    expect(store.recent(10).map((r) => [r.issue.id, r.deliveries.map((d) => d.destination)])).toEqual([
+      [later.id, ["slack"]],
+      [both.id, ["pagerduty"]],
+    ]);
+    now = T0 + 2 * DAY;
+    store.prune();
+    expect(store.recent(10).map((r) => r.issue.id)).toEqual([later.id]);
+    const count = (table: string): number => peek<{ n: number }>(dir, `SELECT count(*) AS n FROM ${table}`)[0]!.n;
+    expect([count("issues"), count("deliveries")]).toEqual([1, 1]);
+  });
+
+  it("a delivery that finishes after pruning passed its Issue is kept for retention from when it finished", async () => {
+    let now = T0;
+    const store = open({ stateDir: stateDir(), retentionMs: HOUR, now: () => now });
+    const slow = issue("fp-slow");
+    await store.accept([{ issue: slow, destinations: ["slack"] }]);
+    const d = mustTake(store, "slack", T0);
+    store.retry(d.delivery, T0 + 2 * HOUR, "http_503");
+    now = T0 + 2 * HOUR;
+    store.prune(); // past retention, but waiting: kept
+    expect(store.recent(10).map((r) => r.issue.id)).toEqual([slow.id]);
+    store.complete(mustTake(store, "slack", now).delivery, "1700.9");
+    now = T0 + 3 * HOUR;
+    store.prune();
+    expect(store.list({ states: ["done"] }).map((x) => x.remoteId)).toEqual(["1700.9"]);
+    now = T0 + 3 * HOUR + 1;
+    store.prune();
+    expect(store.list({ states: ["done"] })).toEqual([]);
+    expect(store.recent(10)).toEqual([]);
+  });
+
+  it("an Issue whose dead letter an operator dropped is pruned (the owner picks the change up)", async () => {
+    const dir = stateDir();
+    let now = T0;
+    const owner = open({ stateDir: dir, retentionMs: HOUR, now: () => now });
+    const gone = issue("fp-gone");
+    await owner.accept([{ issue: gone, destinations: ["slack"] }]);
+    owner.kill(mustTake(owner, "slack", T0).delivery, "channel_not_found");
+    now = T0 + 2 * HOUR;
+    owner.prune();
+    expect(owner.recent(10).map((r) => r.issue.id)).toEqual([gone.id]);
+    const op = open({ stateDir: dir, owner: false });
+    expect(op.drop(`${gone.id}/slack`)).toBe(true);
+    op.close();
+    owner.refresh();
+    owner.prune();
+    expect(owner.recent(10)).toEqual([]);
   });
 });
 
@@ -699,6 +990,31 @@ describe("SqliteDeliveryStore: when the directory cannot take more", () => {
       store.close();
       // And it was written: a reopen finds both.
       expect(open({ stateDir: dir }).depth()).toBe(2);
+    });
+
+    it("an outcome lost with a refused batch does not lose its delivery when an operator change reloads the schedule", async (ctx) => {
+      const m = tmpfs(ctx);
+      const dir = path.join(m, "state");
+      const store = open({ stateDir: dir });
+      const waiting = issue("fp-retried");
+      await store.accept([{ issue: waiting, destinations: ["slack"] }]);
+      const d = mustTake(store, "slack", Date.now());
+      const filler = path.join(m, "filler");
+      fillDisk(filler);
+      // Committed with the accept of this turn, which does not fit: the retry is lost, the delivery stays on its first pass on disk.
+      store.retry(d.delivery, Date.now(), "http_503");
+      await expect(store.accept([{ issue: issue("fp-big", { description: "x".repeat(100_000) }), destinations: ["slack"] }])).rejects.toThrow(StoreUnavailableError);
+      rmSync(filler);
+      store.checkWritable();
+      await store.accept([{ issue: issue("fp-2"), destinations: ["console"] }]);
+      store.kill(mustTake(store, "console", Date.now()).delivery, "nope");
+      store.flush();
+      const op = open({ stateDir: dir, owner: false });
+      expect(op.requeueAllDead()).toBe(1);
+      op.close();
+      store.refresh();
+      expect(store.depth()).toBe(2);
+      expect(store.take("slack", Date.now() + 1)?.issue).toEqual(waiting);
     });
 
     it("the write probe notices a full disk: unavailableReason is set and accept refuses before writing", async (ctx) => {

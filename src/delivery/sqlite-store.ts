@@ -366,7 +366,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
             const deliveries: Delivery[] = [];
             for (const destination of destinations) {
               const seq = this.nextSeq++;
-              this.stmts.insertDelivery.run(seq, n, destination, now, now);
+              this.stmts.insertDelivery.run(seq, n, destination, now, null);
               deliveries.push({ id: `${issue.id}/${destination}`, issueId: issue.id, destination, fingerprint: issue.fingerprint, seq, createdAt: now, attempts: 0, nextAttemptAt: now });
             }
             added.push({ issue, n, deliveries });
@@ -903,6 +903,7 @@ function prepare(db: Database.Database) {
   const delivery = "SELECT d.*, i.id AS issue_id, i.fingerprint AS fingerprint, i.body AS body FROM deliveries d JOIN issues i ON i.n = d.issue_n";
   return {
     insertIssue: db.prepare("INSERT INTO issues (n, id, fingerprint, dedup_key, received_at, first_seq, last_seq, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+    // next_attempt_at NULL: due when created.
     insertDelivery: db.prepare("INSERT INTO deliveries (seq, issue_n, destination, state, created_at, next_attempt_at) VALUES (?, ?, ?, 'pending', ?, ?)"),
     issueN: db.prepare("SELECT n FROM issues WHERE id = ?"),
     // The first unfinished attempt's time is kept: what it may have created is older than a later attempt.
@@ -997,8 +998,8 @@ function toInfo(r: DeliveryRow, title: string | undefined): DeliveryInfo {
     state: r.state,
     attempts: r.attempts,
     createdAt: r.created_at,
-    // Only a waiting delivery has a next attempt (a finished row keeps its last one).
-    nextAttemptAt: r.state === "pending" ? (r.next_attempt_at ?? undefined) : undefined,
+    // Only a waiting delivery has a next attempt (a finished row keeps its last one); none recorded: due when created.
+    nextAttemptAt: r.state === "pending" ? (r.next_attempt_at ?? r.created_at) : undefined,
     lastError: r.last_error ?? undefined,
     remoteId: r.remote_id ?? undefined,
     finishedAt: r.finished_at ?? undefined,

@@ -738,6 +738,8 @@ describe("SqliteDeliveryStore: list and prune", () => {
     expect(summary(["pending"])).toEqual(["three:pending", "four:pending"]);
     expect(summary(["pending", "done", "dead"], 2)).toEqual(["one:done", "two:dead"]);
     expect(store.list({ states: ["pending"] })[0]).toMatchObject({ attempts: 1, lastError: "http_503", nextAttemptAt: T0 + 1000, destination: "slack", fingerprint: "fp-3" });
+    // Never tried yet: due since it was accepted.
+    expect(store.list({ states: ["pending"] })[1]).toMatchObject({ attempts: 0, nextAttemptAt: T0, lastError: undefined });
     expect(store.list({ states: ["done"] })[0]).toMatchObject({ remoteId: "r1", finishedAt: T0 });
   });
 

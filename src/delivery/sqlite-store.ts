@@ -6,6 +6,7 @@ import type { Issue } from "../core/issue.js";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import { Schedule } from "./schedule.js";
+import { configureConnection, SqliteWriter, writerThreadAvailable, type WriteOp } from "./sqlite-writer.js";
 import {
   BacklogFullError,
   dedupKey,
@@ -194,6 +195,12 @@ interface DeliveryRow {
 }
 
 const HEARTBEAT_MS = 5_000;
+/**
+ * Operator commands (another process) set this kv entry when they change
+ * deliveries; the owner reloads its schedule when it changed. Not PRAGMA
+ * data_version: the owner's own writer thread is another connection too.
+ */
+const OPERATOR_MARK = { namespace: "@kubecano", key: "operator-change" } as const;
 const OWNER_STALE_MS = 30_000;
 /** Issues examined per pruning transaction. */
 const PRUNE_CHUNK = 5_000;
@@ -219,18 +226,22 @@ export class SqliteDeliveryStore implements DeliveryStore {
   private readonly issues = new Map<string, { issue: Issue; n: number; open: number }>();
   private readonly stmts: ReturnType<typeof prepare>;
   private readonly timers: NodeJS.Timeout[] = [];
-  private dataVersion = 0;
+  /** The operator-change mark last seen (see OPERATOR_MARK). */
+  private operatorMark: string | undefined;
   private unavailable: string | undefined;
   private closed = false;
   /**
-   * Group commit: writes queued during one turn of the event loop are
-   * committed together in one transaction (setImmediate). Accepts wait for
-   * that commit before they resolve (the 202 follows it); delivery outcomes
-   * do not wait: losing one to a crash means a resend, which the in-doubt
-   * check or at-least-once covers.
+   * Group commit: writes queued during one turn of the event loop are handed
+   * to the writer together (setImmediate) and committed in one transaction,
+   * on the writer's thread (see SqliteWriter), while this thread goes on.
+   * Accepts wait for that commit before they resolve (the 202 follows it);
+   * delivery outcomes do not wait: losing one to a crash means a resend,
+   * which the in-doubt check or at-least-once covers.
    */
-  private queue: { op: () => void; done?: (err: unknown) => void }[] = [];
-  private flushScheduled = false;
+  private writer!: SqliteWriter;
+  private sendScheduled = false;
+  /** Whether the batch being gathered holds delivery outcomes (their failure is logged once per batch). */
+  private outcomesQueued = false;
   /** Accepted but not yet committed, for the backlog bound. */
   private pendingAccepts = 0;
   /**
@@ -240,8 +251,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
    * prune keeps Issues for at least the window).
    */
   private readonly seen = new Map<string, number>();
-  /** Keys seen by accepts of the transaction being committed (HA replicas in one turn). */
-  private readonly batchSeen = new Map<string, number>();
+  /** Keys of accepts handed to the writer and not yet committed (HA replicas arriving together). */
+  private readonly pendingSeen = new Map<string, number>();
   /** kv writes not yet committed: reads see them (read-your-writes). */
   private readonly kvPending = new Map<string, string | undefined>();
   private nextSeq = 1;
@@ -272,7 +283,6 @@ export class SqliteDeliveryStore implements DeliveryStore {
   private readonly pruneLater: { n: number; due: number }[] = [];
   /** Whether dedup keys carried over from schema 1 (dedup_carried) are still there. */
   private carriedDedup = false;
-  private readonly runBatch: Database.Transaction<(batch: readonly { op: () => void }[]) => void>;
 
   private constructor(
     private readonly opts: SqliteStoreOptions,
@@ -281,9 +291,18 @@ export class SqliteDeliveryStore implements DeliveryStore {
     this.dir = opts.stateDir;
     this.db = db;
     this.stmts = prepare(db);
-    this.runBatch = db.transaction((batch: readonly { op: () => void }[]) => {
-      for (const b of batch) b.op();
-    });
+  }
+
+  /**
+   * The daemon's writes go through a worker thread with its own connection;
+   * an in-memory database (only this connection sees it) and operator
+   * commands write inline on this one.
+   */
+  private startWriter(): void {
+    const opts = this.opts;
+    // From TypeScript sources (the in-process unit tests) there is no compiled worker: inline on this connection.
+    const thread = opts.stateDir !== ":memory:" && opts.owner !== false && writerThreadAvailable();
+    this.writer = new SqliteWriter({ target: thread ? { file: path.join(opts.stateDir, DB_FILE), synchronous: opts.synchronous ?? "normal", mode: "thread" } : { db: this.db }, statements: WRITES });
   }
 
   static open(opts: SqliteStoreOptions): SqliteDeliveryStore {
@@ -293,20 +312,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
     try {
       if (!memory) mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
       db = new Database(memory ? ":memory:" : path.join(opts.stateDir, DB_FILE));
-      db.pragma("journal_mode = WAL");
-      db.pragma(`synchronous = ${opts.synchronous === "full" ? "FULL" : "NORMAL"}`);
-      db.pragma("busy_timeout = 5000");
-      // Checkpoint every ~40 MB of WAL instead of SQLite's 4 MB: each checkpoint
-      // copies and fsyncs on the event loop, and fewer of them cost less CPU
-      // per alert (a page rewritten many times is copied once). Durability is
-      // unchanged (commits are in the WAL either way); the maintenance timer
-      // still checkpoints every HEARTBEAT_MS, so the WAL only grows this far
-      // under sustained load.
-      db.pragma("wal_autocheckpoint = 10000");
-      // A WAL file keeps its largest size unless told otherwise: once a
-      // checkpoint has reset it, cut it back to 8 MB after a storm.
-      db.pragma("journal_size_limit = 8388608");
-      db.pragma("foreign_keys = OFF");
+      configureConnection(db, opts.synchronous ?? "normal");
       migrate(db, opts.stateDir, opts.now?.() ?? Date.now());
       store = new SqliteDeliveryStore(opts, db);
       if (opts.owner !== false) {
@@ -314,6 +320,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
         store.load();
         store.loadSeen();
       }
+      store.startWriter();
     } catch (e) {
       // A refused open leaves nothing open (a full disk, another owner).
       db?.close();
@@ -341,58 +348,58 @@ export class SqliteDeliveryStore implements DeliveryStore {
     const added: { issue: Issue; n: number; deliveries: Delivery[] }[] = [];
     const duplicateIds: string[] = [];
     const seenNow: string[] = [];
+    const ops: WriteOp[] = [];
+    for (const item of items) {
+      const issue = item.issue;
+      let key: string | null = null;
+      if (window > 0) {
+        key = dedupKey(issue);
+        // Decided here, not at commit: accepts of one key handed over together (HA replicas) keep only the first.
+        const first = this.seen.get(key) ?? this.pendingSeen.get(key);
+        if (first !== undefined && now - first < window) {
+          duplicateIds.push(issue.id);
+          continue;
+        }
+        this.pendingSeen.set(key, now);
+        seenNow.push(key);
+      }
+      // Numbered in the order handed to the writer, which commits in that order: n and seq follow the rows on disk.
+      const n = this.nextN++;
+      // A delivery is known by (Issue, destination): one each.
+      const destinations = item.destinations.length > 1 ? [...new Set(item.destinations)] : item.destinations;
+      const first = this.nextSeq;
+      ops.push(["insertIssue", [n, issue.id, issue.fingerprint, key, now, first, first + destinations.length - 1, JSON.stringify(issue)]]);
+      const deliveries: Delivery[] = [];
+      for (const destination of destinations) {
+        const seq = this.nextSeq++;
+        // Due when created: no next_attempt_at is stored until a retry or deferral sets one.
+        ops.push(["insertDelivery", [seq, n, destination, now, null]]);
+        deliveries.push({ id: `${issue.id}/${destination}`, issueId: issue.id, destination, fingerprint: issue.fingerprint, seq, createdAt: now, attempts: 0, nextAttemptAt: now });
+      }
+      added.push({ issue, n, deliveries });
+    }
     return new Promise<AcceptResult>((resolve, reject) => {
-      this.enqueue(
-        () => {
-          for (const item of items) {
-            const issue = item.issue;
-            let key: string | null = null;
-            if (window > 0) {
-              key = dedupKey(issue);
-              const first = this.seen.get(key) ?? this.batchSeen.get(key);
-              if (first !== undefined && now - first < window) {
-                duplicateIds.push(issue.id);
-                continue;
-              }
-              this.batchSeen.set(key, now);
-              seenNow.push(key);
-            }
-            // Numbered at commit time, so n and seq follow the order of the rows on disk.
-            const n = this.nextN++;
-            // A delivery is known by (Issue, destination): one each.
-            const destinations = item.destinations.length > 1 ? [...new Set(item.destinations)] : item.destinations;
-            const first = this.nextSeq;
-            this.stmts.insertIssue.run(n, issue.id, issue.fingerprint, key, now, first, first + destinations.length - 1, JSON.stringify(issue));
-            const deliveries: Delivery[] = [];
-            for (const destination of destinations) {
-              const seq = this.nextSeq++;
-              this.stmts.insertDelivery.run(seq, n, destination, now, null);
-              deliveries.push({ id: `${issue.id}/${destination}`, issueId: issue.id, destination, fingerprint: issue.fingerprint, seq, createdAt: now, attempts: 0, nextAttemptAt: now });
-            }
-            added.push({ issue, n, deliveries });
+      this.enqueue(ops, (err) => {
+        this.pendingAccepts -= count;
+        for (const k of seenNow) if (this.pendingSeen.get(k) === now) this.pendingSeen.delete(k);
+        if (err === undefined) for (const k of seenNow) this.rememberSeen(k, now);
+        if (err !== undefined) {
+          // Probe now rather than at the next maintenance tick, so /readyz says so at once.
+          this.checkWritable();
+          reject(new StoreUnavailableError(`cannot write to the state directory ${this.dir}: ${sqliteMessage(err)}`, err));
+          return;
+        }
+        let deliveries = 0;
+        for (const a of added) {
+          if (a.deliveries.length > 0) this.issues.set(a.issue.id, { issue: a.issue, n: a.n, open: a.deliveries.length });
+          for (const d of a.deliveries) {
+            this.schedule.add(d);
+            this.fresh.add(d.seq);
           }
-        },
-        (err) => {
-          this.pendingAccepts -= count;
-          if (err === undefined) for (const k of seenNow) this.rememberSeen(k, now);
-          if (err !== undefined) {
-            // Probe now rather than at the next maintenance tick, so /readyz says so at once.
-            this.checkWritable();
-            reject(new StoreUnavailableError(`cannot write to the state directory ${this.dir}: ${sqliteMessage(err)}`, err));
-            return;
-          }
-          let deliveries = 0;
-          for (const a of added) {
-            if (a.deliveries.length > 0) this.issues.set(a.issue.id, { issue: a.issue, n: a.n, open: a.deliveries.length });
-            for (const d of a.deliveries) {
-              this.schedule.add(d);
-              this.fresh.add(d.seq);
-            }
-            deliveries += a.deliveries.length;
-          }
-          resolve({ issues: added.length, deliveries, duplicates: duplicateIds.length, duplicateIds });
-        },
-      );
+          deliveries += a.deliveries.length;
+        }
+        resolve({ issues: added.length, deliveries, duplicates: duplicateIds.length, duplicateIds });
+      });
     });
   }
 
@@ -404,12 +411,12 @@ export class SqliteDeliveryStore implements DeliveryStore {
       // Cannot happen unless the database was edited by hand: do not loop on it.
       this.schedule.remove(d.id);
       this.fresh.delete(d.seq);
-      this.write(() => this.stmts.finishDead.run(now, "its Issue is missing from the store", d.attempts, d.seq));
+      this.write(["finishDead", [now, "its Issue is missing from the store", d.attempts, d.seq]]);
       return this.take(destination, now, opts);
     }
     // The marker must be on disk before the send can reach the destination: committed now, after what is queued.
     if (opts?.recordAttempt === true) {
-      this.write(() => this.stmts.markAttempt.run(now, d.seq));
+      this.write(["markAttempt", [now, d.seq]]);
       this.flush();
     }
     return { delivery: d, issue };
@@ -425,7 +432,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
     this.release1(delivery.issueId, now);
     const seq = delivery.seq;
     this.fresh.delete(seq);
-    this.write(() => (remoteId === undefined ? this.stmts.finishDone.run(now, seq) : this.stmts.finishDoneRemote.run(now, remoteId, seq)));
+    this.write(remoteId === undefined ? ["finishDone", [now, seq]] : ["finishDoneRemote", [now, remoteId, seq]]);
   }
 
   retry(delivery: Delivery, nextAttemptAt: number, error: string, inDoubtSince?: number): void {
@@ -433,7 +440,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
     const attempts = delivery.attempts + 1;
     this.schedule.reschedule(delivery.id, { attempts, nextAttemptAt, lastError: error, inDoubtSince });
     this.fresh.delete(delivery.seq);
-    this.write(() => this.stmts.retry.run(attempts, nextAttemptAt, truncateError(error), inDoubtSince ?? null, delivery.seq));
+    this.write(["retry", [attempts, nextAttemptAt, truncateError(error), inDoubtSince ?? null, delivery.seq]]);
   }
 
   defer(delivery: Delivery, nextAttemptAt: number): void {
@@ -441,7 +448,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
     const inDoubt = delivery.inDoubtSince;
     this.schedule.defer(delivery.id, nextAttemptAt, inDoubt);
     this.fresh.delete(delivery.seq);
-    this.write(() => this.stmts.defer.run(nextAttemptAt, inDoubt ?? null, delivery.seq));
+    this.write(["defer", [nextAttemptAt, inDoubt ?? null, delivery.seq]]);
   }
 
   kill(delivery: Delivery, error: string): void {
@@ -451,7 +458,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
     this.release1(delivery.issueId, undefined);
     this.fresh.delete(delivery.seq);
     const attempts = delivery.attempts + 1;
-    this.write(() => this.stmts.finishDead.run(now, truncateError(error), attempts, delivery.seq));
+    this.write(["finishDead", [now, truncateError(error), attempts, delivery.seq]]);
   }
 
   fanOut(processing: Delivery, issue: Issue, destinations: readonly string[]): void {
@@ -468,14 +475,15 @@ export class SqliteDeliveryStore implements DeliveryStore {
       attempts: 0,
       nextAttemptAt: now,
     }));
-    this.write(() => {
-      // The processing delivery is open, so its Issue is in memory; the lookup is for a hand-edited database.
-      const n = entry?.n ?? (this.stmts.issueN.get(issue.id) as { n: number } | undefined)?.n;
-      if (n === undefined) throw new Error(`the Issue ${issue.id} is missing from the store`);
-      this.stmts.updateIssue.run(JSON.stringify(issue), issue.fingerprint, added.at(-1)?.seq ?? null, n);
-      for (const d of added) this.stmts.insertDelivery.run(d.seq, n, d.destination, d.createdAt, now);
-      this.stmts.finishDone.run(now, processing.seq);
-    });
+    // The processing delivery is open, so its Issue is in memory; the lookup is for a hand-edited database.
+    const n = entry?.n ?? (this.stmts.issueN.get(issue.id) as { n: number } | undefined)?.n;
+    if (n === undefined) throw new StoreUnavailableError(`the Issue ${issue.id} is missing from the store`);
+    this.enqueue([
+      ["updateIssue", [JSON.stringify(issue), issue.fingerprint, added.at(-1)?.seq ?? null, n]],
+      ...added.map((d): WriteOp => ["insertDelivery", [d.seq, n, d.destination, d.createdAt, now]]),
+      ["finishDone", [now, processing.seq]],
+    ]);
+    this.outcomesQueued = true;
     if (entry !== undefined) entry.issue = issue;
     for (const d of added) {
       this.schedule.add(d);
@@ -500,6 +508,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
     if (!this.schedule.has(delivery.id)) return;
     let startedAt: number | null = null;
     try {
+      // The marker may still be on its way to the database.
+      this.flush();
       startedAt = (this.stmts.attemptStartedAt.get(delivery.seq) as { attempt_started_at: number | null } | undefined)?.attempt_started_at ?? null;
     } catch {
       // Unreadable: the database's marker, if any, still holds for the next start.
@@ -535,12 +545,17 @@ export class SqliteDeliveryStore implements DeliveryStore {
     const k = `${namespace}\u0000${key}`;
     this.kvPending.set(k, value);
     const now = this.now();
-    this.write(() => (value === undefined ? this.stmts.kvDelete.run(namespace, key) : this.stmts.kvPut.run(namespace, key, value, now)));
+    // Reads see the value until it is committed, then the database has it (unless a later write replaced it meanwhile).
+    this.enqueue([value === undefined ? ["kvDelete", [namespace, key]] : ["kvPut", [namespace, key, value, now]]], () => {
+      if (this.kvPending.get(k) === value) this.kvPending.delete(k);
+    });
+    this.outcomesQueued = true;
   }
 
   close(): void {
     if (this.closed) return;
     this.flush();
+    this.writer.close();
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     try {
@@ -570,7 +585,11 @@ export class SqliteDeliveryStore implements DeliveryStore {
     try {
       writeFileSync(probe, String(this.now()));
       rmSync(probe, { force: true });
-      this.db.pragma("wal_checkpoint(PASSIVE)");
+      const broken = this.writer.failure;
+      if (broken !== undefined) throw broken;
+      // Folds the WAL into the database: on the writer's thread when there is one, so the event loop does not wait for it.
+      if (this.writer.threaded) this.enqueue([["@checkpoint", []]]);
+      else this.db.pragma("wal_checkpoint(PASSIVE)");
       this.unavailable = undefined;
     } catch (e) {
       this.unavailable = `the state directory ${this.dir} is not writable: ${sqliteMessage(e)}`;
@@ -600,6 +619,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       const seq = this.resolve(id);
       if (seq === undefined) return false;
       const r = this.db.prepare("UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, created_at = ?, finished_at = NULL, attempt_started_at = NULL, parked = 1 WHERE seq = ? AND state IN ('dead', 'pending')").run(now, now, seq);
+      if (r.changes > 0) this.markOperatorChange(now);
       return r.changes > 0;
     });
     return tx.immediate();
@@ -609,6 +629,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
     const now = this.now();
     const tx = this.db.transaction(() => {
       const r = this.db.prepare("UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, created_at = ?, finished_at = NULL, attempt_started_at = NULL WHERE parked = 1 AND state <> 'done' AND state = 'dead'").run(now, now);
+      if (r.changes > 0) this.markOperatorChange(now);
       return r.changes;
     });
     return tx.immediate();
@@ -619,7 +640,9 @@ export class SqliteDeliveryStore implements DeliveryStore {
     const tx = this.db.transaction(() => {
       const seq = this.resolve(id);
       if (seq === undefined) return false;
-      return this.db.prepare("DELETE FROM deliveries WHERE seq = ? AND state IN ('pending', 'dead')").run(seq).changes > 0;
+      const dropped = this.db.prepare("DELETE FROM deliveries WHERE seq = ? AND state IN ('pending', 'dead')").run(seq).changes > 0;
+      if (dropped) this.markOperatorChange(this.now());
+      return dropped;
     });
     return tx.immediate();
   }
@@ -666,46 +689,42 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   /** Queues a write for a delivery outcome; a failure is logged, never thrown into the engine. */
-  private write(fn: () => unknown): void {
-    this.enqueue(() => void fn());
+  private write(op: WriteOp): void {
+    this.enqueue([op]);
+    this.outcomesQueued = true;
   }
 
-  private enqueue(op: () => void, done?: (err: unknown) => void): void {
-    this.queue.push(done !== undefined ? { op, done } : { op });
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
+  private enqueue(ops: readonly WriteOp[], done?: (err: unknown) => void): void {
+    this.writer.submit(ops, done);
+    if (!this.sendScheduled) {
+      this.sendScheduled = true;
+      setImmediate(() => this.send());
     }
   }
 
   /**
-   * Commits everything queued in one transaction. An accept's `done` runs
-   * after the commit; when the transaction fails every accept is refused
-   * (503) and the outcome writes are lost (logged).
+   * Hands everything queued to the writer as one batch. When its commit
+   * fails, every accept in it is refused (503) and the outcome writes are
+   * lost (logged once).
    */
+  private send(): void {
+    this.sendScheduled = false;
+    if (this.outcomesQueued) {
+      this.outcomesQueued = false;
+      this.writer.submit([], (err) => {
+        if (err === undefined) return;
+        this.freshKnown = false;
+        this.opts.log?.error({ stateDir: this.dir }, `cannot record delivery outcomes in the state directory: ${sqliteMessage(err)} (they may be sent again after a restart)`);
+      });
+    }
+    this.writer.send();
+  }
+
+  /** Commits everything queued and waits for it (reads that must see it, tests, shutdown). */
   flush(): void {
-    this.flushScheduled = false;
-    if (this.queue.length === 0) return;
-    const batch = this.queue;
-    this.queue = [];
-    const kv = new Map(this.kvPending);
-    let err: unknown;
-    if (this.closed) err = new Error("the store is closed");
-    else {
-      try {
-        this.batchSeen.clear();
-        this.runBatch.immediate(batch);
-      } catch (e) {
-        err = e;
-      }
-    }
-    // Values written by this batch are on disk now (or lost): reads go to the database again.
-    for (const [k, v] of kv) if (this.kvPending.get(k) === v) this.kvPending.delete(k);
-    if (err !== undefined) this.freshKnown = false;
-    if (err !== undefined && batch.some((b) => b.done === undefined)) {
-      this.opts.log?.error({ stateDir: this.dir }, `cannot record delivery outcomes in the state directory: ${sqliteMessage(err)} (they may be sent again after a restart)`);
-    }
-    for (const b of batch) b.done?.(err);
+    if (this.closed) return;
+    this.send();
+    this.writer.flushSync();
   }
 
   /** Picks up changes made by another process (operator commands). Called by the engine's poll, not per take. */
@@ -755,7 +774,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       this.schedule.add(d, { taken: inFlight.has(d.id) });
     }
     for (const r of pending) if (r.parked === null) this.fresh.add(r.seq);
-    this.dataVersion = this.db.pragma("data_version", { simple: true }) as number;
+    this.operatorMark = this.readOperatorMark();
     this.nextSeq = Math.max(this.nextSeq, ((this.stmts.maxSeq.get() as { m: number | null }).m ?? 0) + 1);
     this.nextN = Math.max(this.nextN, ((this.stmts.maxN.get() as { m: number | null }).m ?? 0) + 1);
     // Another process may have removed or revived deliveries of Issues pruning kept: walk them again.
@@ -795,25 +814,32 @@ export class SqliteDeliveryStore implements DeliveryStore {
     if (this.opts.stateDir === ":memory:" || this.closed) return;
     // Our own queued writes first: a reload must not resurrect what we already finished.
     this.flush();
-    let v: number;
+    let mark: string | undefined;
     try {
-      v = this.db.pragma("data_version", { simple: true }) as number;
+      mark = this.readOperatorMark();
     } catch {
       return;
     }
-    if (v === this.dataVersion) return;
-    this.dataVersion = v;
+    if (mark === this.operatorMark) return;
+    this.operatorMark = mark;
     this.load(new Set(this.schedule.takenIds()));
   }
+
+  private readOperatorMark(): string | undefined {
+    return (this.stmts.kvGet.get(OPERATOR_MARK.namespace, OPERATOR_MARK.key) as { value: string } | undefined)?.value;
+  }
+
+  /** Tells the owner (syncIfChanged) that deliveries changed under it; inside the operator's transaction. */
+  private markOperatorChange(now: number): void {
+    this.stmts.kvPut.run(OPERATOR_MARK.namespace, OPERATOR_MARK.key, `${process.pid}:${now}:${Math.random().toString(36).slice(2)}`, now);
+  }
+
 
   /** Also in memory (--ephemeral): pruning is what bounds the dedup keys and the finished Issues. */
   private startMaintenance(): void {
     const beat = setInterval(() => {
-      try {
-        this.stmts.putOwner.run(process.pid, hostname(), this.now());
-      } catch {
-        // checkWritable reports an unwritable directory.
-      }
+      // A failure is reported by checkWritable (an unwritable directory).
+      this.enqueue([["putOwner", [process.pid, hostname(), this.now()]]]);
       this.checkWritable();
       this.prune();
     }, HEARTBEAT_MS);
@@ -899,23 +925,39 @@ interface IssueSpan {
   last_seq: number;
 }
 
+/** The statements the writer runs (SqliteWriter ops name them). */
+const WRITES = {
+  insertIssue: "INSERT INTO issues (n, id, fingerprint, dedup_key, received_at, first_seq, last_seq, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+  insertDelivery: "INSERT INTO deliveries (seq, issue_n, destination, state, created_at, next_attempt_at) VALUES (?, ?, ?, 'pending', ?, ?)",
+  markAttempt: "UPDATE deliveries SET attempt_started_at = coalesce(attempt_started_at, ?) WHERE seq = ?",
+  retry: "UPDATE deliveries SET attempts = ?, next_attempt_at = ?, last_error = ?, attempt_started_at = ?, parked = 1 WHERE seq = ? AND state = 'pending'",
+  finishDone: "UPDATE deliveries SET state = 'done', finished_at = ? WHERE seq = ? AND state = 'pending'",
+  finishDoneRemote: "UPDATE deliveries SET state = 'done', finished_at = ?, remote_id = ? WHERE seq = ? AND state = 'pending'",
+  finishDead: "UPDATE deliveries SET state = 'dead', finished_at = ?, last_error = ?, attempts = ?, parked = 1 WHERE seq = ? AND state = 'pending'",
+  defer: "UPDATE deliveries SET next_attempt_at = ?, attempt_started_at = ?, parked = 1 WHERE seq = ? AND state = 'pending'",
+  updateIssue: "UPDATE issues SET body = ?, fingerprint = ?, last_seq = max(last_seq, coalesce(?, last_seq)) WHERE n = ?",
+  kvPut: "INSERT INTO kv (namespace, key, value, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+  kvDelete: "DELETE FROM kv WHERE namespace = ? AND key = ?",
+  putOwner: "INSERT INTO owner (id, pid, host, heartbeat_at) VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET pid = excluded.pid, host = excluded.host, heartbeat_at = excluded.heartbeat_at",
+} as const;
+
 function prepare(db: Database.Database) {
   const delivery = "SELECT d.*, i.id AS issue_id, i.fingerprint AS fingerprint, i.body AS body FROM deliveries d JOIN issues i ON i.n = d.issue_n";
   return {
-    insertIssue: db.prepare("INSERT INTO issues (n, id, fingerprint, dedup_key, received_at, first_seq, last_seq, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+    insertIssue: db.prepare(WRITES.insertIssue),
     // next_attempt_at NULL: due when created.
-    insertDelivery: db.prepare("INSERT INTO deliveries (seq, issue_n, destination, state, created_at, next_attempt_at) VALUES (?, ?, ?, 'pending', ?, ?)"),
+    insertDelivery: db.prepare(WRITES.insertDelivery),
     issueN: db.prepare("SELECT n FROM issues WHERE id = ?"),
     // The first unfinished attempt's time is kept: what it may have created is older than a later attempt.
-    markAttempt: db.prepare("UPDATE deliveries SET attempt_started_at = coalesce(attempt_started_at, ?) WHERE seq = ?"),
+    markAttempt: db.prepare(WRITES.markAttempt),
     attemptStartedAt: db.prepare("SELECT attempt_started_at FROM deliveries WHERE seq = ?"),
-    retry: db.prepare("UPDATE deliveries SET attempts = ?, next_attempt_at = ?, last_error = ?, attempt_started_at = ?, parked = 1 WHERE seq = ? AND state = 'pending'"),
+    retry: db.prepare(WRITES.retry),
     // Only what changes: a finished delivery's next_attempt_at and attempt_started_at are never read (toInfo, load).
-    finishDone: db.prepare("UPDATE deliveries SET state = 'done', finished_at = ? WHERE seq = ? AND state = 'pending'"),
-    finishDoneRemote: db.prepare("UPDATE deliveries SET state = 'done', finished_at = ?, remote_id = ? WHERE seq = ? AND state = 'pending'"),
-    finishDead: db.prepare("UPDATE deliveries SET state = 'dead', finished_at = ?, last_error = ?, attempts = ?, parked = 1 WHERE seq = ? AND state = 'pending'"),
-    defer: db.prepare("UPDATE deliveries SET next_attempt_at = ?, attempt_started_at = ?, parked = 1 WHERE seq = ? AND state = 'pending'"),
-    updateIssue: db.prepare("UPDATE issues SET body = ?, fingerprint = ?, last_seq = max(last_seq, coalesce(?, last_seq)) WHERE n = ?"),
+    finishDone: db.prepare(WRITES.finishDone),
+    finishDoneRemote: db.prepare(WRITES.finishDoneRemote),
+    finishDead: db.prepare(WRITES.finishDead),
+    defer: db.prepare(WRITES.defer),
+    updateIssue: db.prepare(WRITES.updateIssue),
     pendingAll: db.prepare(`${delivery} WHERE d.state = 'pending' ORDER BY d.seq`),
     // The terms of the partial index's WHERE let SQLite use it.
     pendingParked: db.prepare(`${delivery} WHERE d.parked = 1 AND d.state <> 'done' AND d.state = 'pending'`),
@@ -936,10 +978,10 @@ function prepare(db: Database.Database) {
     deleteUnusedIssuesInRange: db.prepare("DELETE FROM issues WHERE n > ? AND n <= ? AND n NOT IN (SELECT issue_n FROM deliveries WHERE seq BETWEEN ? AND ? AND issue_n > ? AND issue_n <= ?)"),
     keptForDoneInRange: db.prepare("SELECT issue_n FROM deliveries WHERE seq BETWEEN ? AND ? AND issue_n > ? AND issue_n <= ? GROUP BY issue_n HAVING max(state <> 'done') = 0"),
     kvGet: db.prepare("SELECT value FROM kv WHERE namespace = ? AND key = ?"),
-    kvPut: db.prepare("INSERT INTO kv (namespace, key, value, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"),
-    kvDelete: db.prepare("DELETE FROM kv WHERE namespace = ? AND key = ?"),
+    kvPut: db.prepare(WRITES.kvPut),
+    kvDelete: db.prepare(WRITES.kvDelete),
     kvPrune: db.prepare("DELETE FROM kv WHERE updated_at < ?"),
-    putOwner: db.prepare("INSERT INTO owner (id, pid, host, heartbeat_at) VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET pid = excluded.pid, host = excluded.host, heartbeat_at = excluded.heartbeat_at"),
+    putOwner: db.prepare(WRITES.putOwner),
     releaseOwner: db.prepare("DELETE FROM owner WHERE id = 1 AND pid = ?"),
   };
 }

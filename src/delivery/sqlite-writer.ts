@@ -141,8 +141,27 @@ function describe(e: unknown): { message: string; code?: string | undefined } {
 
 /** The compiled worker entry next to this module; absent when running from TypeScript sources (tests). */
 const WORKER_URL = new URL("./sqlite-writer-worker.js", import.meta.url);
-function workerAvailable(): boolean {
+export function writerThreadAvailable(): boolean {
   return import.meta.url.endsWith(".js") && existsSync(fileURLToPath(WORKER_URL));
+}
+
+/**
+ * The process's Node flags minus those about its main script (`node
+ * --input-type=module -e CODE` would make the worker fail to start).
+ */
+function workerExecArgv(): string[] {
+  const out: string[] = [];
+  const args = process.execArgv;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "-e" || a === "--eval" || a === "-p" || a === "--print" || a === "-r" || a === "--require" || a === "--import") {
+      i++;
+      continue;
+    }
+    if (a.startsWith("--input-type") || a.startsWith("--eval=") || a.startsWith("--print=") || a.startsWith("--require=") || a.startsWith("--import=") || a === "-i" || a === "--interactive") continue;
+    out.push(a);
+  }
+  return out;
 }
 
 /** What the worker is started with. */
@@ -184,7 +203,7 @@ export class SqliteWriter {
       this.core = new WriterCore(t.db, opts.statements);
       return;
     }
-    if ((t.mode ?? (workerAvailable() ? "thread" : "inline")) === "inline") {
+    if ((t.mode ?? (writerThreadAvailable() ? "thread" : "inline")) === "inline") {
       this.core = WriterCore.open(t.file, t.synchronous, opts.statements);
       return;
     }
@@ -193,7 +212,7 @@ export class SqliteWriter {
     this.done = new Int32Array(done);
     this.port = channel.port1;
     const init: WorkerInit = { file: t.file, synchronous: t.synchronous, statements: opts.statements, port: channel.port2, done };
-    this.worker = new Worker(WORKER_URL, { workerData: init, transferList: [channel.port2] });
+    this.worker = new Worker(WORKER_URL, { workerData: init, transferList: [channel.port2], execArgv: workerExecArgv() });
     // Neither keeps the process alive: the store's owner decides when it ends (close()).
     this.worker.unref();
     this.port.on("message", (r: Result) => this.settle(r));
@@ -208,6 +227,16 @@ export class SqliteWriter {
   submit(ops: readonly WriteOp[], done?: (err: unknown) => void): void {
     for (const op of ops) this.queue.push(op);
     if (done !== undefined) this.callbacks.push(done);
+  }
+
+  /** Whether commits run on a worker thread. */
+  get threaded(): boolean {
+    return this.worker !== undefined;
+  }
+
+  /** Why writes fail, when the writer thread died (every later write fails with it). */
+  get failure(): Error | undefined {
+    return this.broken;
   }
 
   /** Whether writes wait to be sent. */

@@ -90,6 +90,8 @@ interface Slot {
   readonly pure: boolean;
   /** Every action needs the cluster (so without one, all are skipped). */
   readonly allCluster: boolean;
+  /** Some action is a custom one (always waited for). */
+  readonly custom: boolean;
   readonly disabled: Decision;
   readonly noTriggers: Decision;
   /** By trigger: the decision when it is the first that matches. */
@@ -134,6 +136,7 @@ function slotOf(w: CompiledWorkflow): Slot {
     workflow: w,
     pure: w.actions.every((a) => a.kind === "pure"),
     allCluster: w.actions.every((a) => a.kind === "cluster"),
+    custom: w.actions.some((a) => a.kind === "custom"),
     disabled: decision(w, false, "disabled"),
     noTriggers: decision(w, false, "has no triggers"),
     matched: w.triggers.map((t) => decision(w, true, `matched ${t.description}`)),
@@ -321,15 +324,68 @@ export class WorkflowEngine {
    * most webhooks, answered without a round of promises per Issue.
    */
   runNow(issue: Issue, opts: RunOptions): WorkflowResult | Promise<WorkflowResult> {
-    const steps = this.steps(issue, opts);
+    const plan = this.decide(issue);
+    if (!this.waits(plan, opts.kube !== undefined)) return this.runPure(issue, opts, plan);
+    const steps = this.steps(issue, opts, plan);
     const first = steps.next();
     return first.done === true ? first.value : finish(steps, first.value);
   }
 
-  /** The run, as steps that yield what has to be waited for (an action that reads the cluster, a custom action) and get its outcome back. */
-  private *steps(issue: Issue, opts: RunOptions): Generator<Promise<unknown>, WorkflowResult, unknown> {
+  /** Whether a run of this plan has an action to wait for: a custom action, or a cluster action with a cluster. */
+  private waits(plan: readonly Decision[], cluster: boolean): boolean {
+    for (let i = 0; i < plan.length; i++) {
+      if (!plan[i]!.matched) continue;
+      const slot = this.slots[i]!;
+      if (!slot.pure && (cluster || slot.custom)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * A run in which every action that can run is pure (see `waits`): the same
+   * as `steps` gives, without a generator (the webhook's hot path).
+   */
+  private runPure(issue: Issue, opts: RunOptions, plan: readonly Decision[]): WorkflowResult {
     const now = opts.now ?? defaultNow;
-    const plan = this.decide(issue);
+    const trace = new Array<WorkflowTrace>(plan.length);
+    let current = issue;
+    for (let index = 0; index < plan.length; index++) {
+      const p = plan[index]!;
+      if (!p.matched) {
+        trace[index] = p.trace!;
+        continue;
+      }
+      if (opts.kube === undefined && this.slots[index]!.allCluster) {
+        trace[index] = noClusterTrace(p);
+        continue;
+      }
+      const actions: ActionTrace[] = [];
+      for (const a of p.workflow.actions) {
+        if (a.kind !== "pure") {
+          // `waits` said so: a cluster action, and no cluster.
+          actions.push(a.skipped);
+          continue;
+        }
+        const started = performance.now();
+        const span = actionSpan(p, a, current);
+        let out: ActionOutput | undefined;
+        let error: unknown;
+        try {
+          out = runPureAction(a, current, opts, now);
+        } catch (e) {
+          error = e;
+        }
+        current = settle(p, a, current, out, error, false, started, span, opts, actions);
+        if (out?.silence !== undefined) return silenced(plan, index, actions, current, out.silence, trace);
+      }
+      trace[index] = { workflow: p.workflow.name, builtin: p.workflow.builtin, matched: true, why: p.why, actions };
+    }
+    return { issue: current, trace };
+  }
+
+  /** Any run, as steps that yield what has to be waited for (an action that reads the cluster, a custom action) and get its outcome back. */
+  private *steps(issue: Issue, opts: RunOptions, plan: readonly Decision[]): Generator<Promise<unknown>, WorkflowResult, unknown> {
+    const now = opts.now ?? defaultNow;
     const trace = new Array<WorkflowTrace>(plan.length);
     let current = issue;
     let kube: KubeReader | undefined;
@@ -339,10 +395,8 @@ export class WorkflowEngine {
         trace[index] = p.trace!;
         continue;
       }
-      const slot = this.slots[index]!;
-      if (opts.kube === undefined && slot.allCluster) {
-        // Nothing to run: every action is skipped, as it is for every Issue without a cluster.
-        trace[index] = p.noCluster ??= sharedTrace(p.workflow, true, p.why, p.workflow.actions.map((a) => a.skipped));
+      if (opts.kube === undefined && this.slots[index]!.allCluster) {
+        trace[index] = noClusterTrace(p);
         continue;
       }
       const actions: ActionTrace[] = [];
@@ -353,14 +407,13 @@ export class WorkflowEngine {
         }
         if (a.kind !== "pure" && opts.kube !== undefined) kube ??= onceEach(opts.kube);
         const started = performance.now();
-        const span = tracer()?.start(`workflow.action ${a.name}`, { "kubecano.workflow": p.workflow.name, "kubecano.action": a.name, "kubecano.issue.id": current.id });
+        const span = actionSpan(p, a, current);
         let out: ActionOutput | undefined;
         let error: unknown;
         let timedOut = false;
         if (a.kind === "pure") {
-          // Pure actions only read the Issue and return at once: no timer, signal or child logger (the webhook's hot path).
           try {
-            out = a.run(a.params, { issue: current, kube: undefined, signal: NEVER, log: opts.log, now }) as ActionOutput;
+            out = runPureAction(a, current, opts, now);
           } catch (e) {
             error = e;
           }
@@ -375,33 +428,60 @@ export class WorkflowEngine {
             release();
           }
         }
-        if (out !== undefined) {
-          current = apply(current, out, a.name);
-          actions.push({ action: a.name, status: "ok", ms: elapsedMs(started), note: out.note });
-          span?.end();
-          if (out.silence !== undefined) {
-            trace[index] = { workflow: p.workflow.name, builtin: p.workflow.builtin, matched: true, why: p.why, actions };
-            // The rest still appear in the trace, so `replay --explain` lists every workflow.
-            for (let k = index + 1; k < plan.length; k++) {
-              const rest = plan[k]!;
-              trace[k] = rest.matched ? { workflow: rest.workflow.name, builtin: rest.workflow.builtin, matched: false, why: `not run: ${p.workflow.name} silenced the Issue`, actions: [] } : rest.trace!;
-            }
-            return { issue: current, silenced: `${out.silence} (workflow ${p.workflow.name})`, trace };
-          }
-          continue;
-        }
-        const message = timedOut ? `no result within ${a.timeoutMs} ms` : actionErrorMessage(error);
-        if (!(error instanceof ActionError) && !(error instanceof KubeError) && !timedOut) opts.log.warn({ err: error, workflow: p.workflow.name, action: a.name }, `action ${a.name} failed: ${message}`);
-        actions.push({ action: a.name, status: timedOut ? "timeout" : "failed", ms: elapsedMs(started), error: message });
-        span?.fail(message);
-        span?.end();
-        // Unreachable clusters are reported once elsewhere; everything else is worth telling the reader.
-        if (!(error instanceof KubeError && error.unreachable)) current = { ...current, enrichments: [...current.enrichments, failureEnrichment(a.name, message)] };
+        current = settle(p, a, current, out, error, timedOut, started, span, opts, actions);
+        if (out?.silence !== undefined) return silenced(plan, index, actions, current, out.silence, trace);
       }
       trace[index] = { workflow: p.workflow.name, builtin: p.workflow.builtin, matched: true, why: p.why, actions };
     }
     return { issue: current, trace };
   }
+}
+
+/** A matched workflow whose actions all need the cluster, run without one: every action skipped, the same trace for every Issue. */
+function noClusterTrace(p: Decision): WorkflowTrace {
+  return (p.noCluster ??= sharedTrace(p.workflow, true, p.why, p.workflow.actions.map((a) => a.skipped)));
+}
+
+type Span = ReturnType<NonNullable<ReturnType<typeof tracer>>["start"]>;
+
+function actionSpan(p: Decision, a: CompiledAction, issue: Issue): Span | undefined {
+  return tracer()?.start(`workflow.action ${a.name}`, { "kubecano.workflow": p.workflow.name, "kubecano.action": a.name, "kubecano.issue.id": issue.id });
+}
+
+/** Pure actions only read the Issue and return at once: no timer, signal or child logger (the webhook's hot path). */
+function runPureAction(a: CompiledAction, issue: Issue, opts: RunOptions, now: () => Date): ActionOutput {
+  return a.run(a.params, { issue, kube: undefined, signal: NEVER, log: opts.log, now }) as ActionOutput;
+}
+
+/**
+ * Records an action's outcome in its workflow's trace and returns the Issue
+ * after it: with its output applied, or with a note that it failed.
+ */
+function settle(p: Decision, a: CompiledAction, current: Issue, out: ActionOutput | undefined, error: unknown, timedOut: boolean, started: number, span: Span | undefined, opts: RunOptions, actions: ActionTrace[]): Issue {
+  if (out !== undefined) {
+    actions.push({ action: a.name, status: "ok", ms: elapsedMs(started), note: out.note });
+    span?.end();
+    return apply(current, out, a.name);
+  }
+  const message = timedOut ? `no result within ${a.timeoutMs} ms` : actionErrorMessage(error);
+  if (!(error instanceof ActionError) && !(error instanceof KubeError) && !timedOut) opts.log.warn({ err: error, workflow: p.workflow.name, action: a.name }, `action ${a.name} failed: ${message}`);
+  actions.push({ action: a.name, status: timedOut ? "timeout" : "failed", ms: elapsedMs(started), error: message });
+  span?.fail(message);
+  span?.end();
+  // Unreachable clusters are reported once elsewhere; everything else is worth telling the reader.
+  if (error instanceof KubeError && error.unreachable) return current;
+  return { ...current, enrichments: [...current.enrichments, failureEnrichment(a.name, message)] };
+}
+
+/** The result of a run that plan[index]'s workflow silenced: the rest still appear in the trace, so `replay --explain` lists every workflow. */
+function silenced(plan: readonly Decision[], index: number, actions: ActionTrace[], issue: Issue, reason: string, trace: WorkflowTrace[]): WorkflowResult {
+  const p = plan[index]!;
+  trace[index] = { workflow: p.workflow.name, builtin: p.workflow.builtin, matched: true, why: p.why, actions };
+  for (let k = index + 1; k < plan.length; k++) {
+    const rest = plan[k]!;
+    trace[k] = rest.matched ? { workflow: rest.workflow.name, builtin: rest.workflow.builtin, matched: false, why: `not run: ${p.workflow.name} silenced the Issue`, actions: [] } : rest.trace!;
+  }
+  return { issue, silenced: `${reason} (workflow ${p.workflow.name})`, trace };
 }
 
 /** Drives a run's steps past its first wait: each awaited outcome (or failure) goes back into the steps. */

@@ -167,12 +167,17 @@ export function isWebhookPayload(v: unknown): v is WebhookPayload {
     if (a["status"] !== "firing" && a["status"] !== "resolved") return false;
     if (!isStringMap(a["labels"]) || !optStringMap(a["annotations"])) return false;
     const starts = a["startsAt"];
-    if (typeof starts !== "string" || !RFC3339.test(starts)) return false;
+    if (typeof starts !== "string" || !isRfc3339(starts)) return false;
     const ends = a["endsAt"];
-    if (ends !== undefined && (typeof ends !== "string" || !RFC3339.test(ends))) return false;
+    if (ends !== undefined && (typeof ends !== "string" || !isRfc3339(ends))) return false;
     if (!optString(a["generatorURL"]) || !optString(a["fingerprint"])) return false;
   }
   return true;
+}
+
+/** RFC3339.test, answered without the regex for the usual form (which it accepts). */
+function isRfc3339(ts: string): boolean {
+  return utcFields(ts) !== undefined || RFC3339.test(ts);
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -1,11 +1,10 @@
-import type { Counter } from "prom-client";
 import type { Config } from "./config/schema.js";
 import { withEnrichment, type Issue } from "./core/issue.js";
 import type { DeliveryEngine, IssueProcessor, Processed } from "./delivery/engine.js";
 import { BacklogFullError, StoreUnavailableError, type AcceptResult } from "./delivery/store.js";
 import type { ClusterAccess } from "./kube/access.js";
 import type { Logger } from "./observability/logger.js";
-import type { Metrics } from "./observability/metrics.js";
+import type { CountCell, Metrics } from "./observability/metrics.js";
 import { Router, type RoutingResult } from "./routing/router.js";
 import { alertmanagerToIssues, type AlertmanagerOptions } from "./sources/alertmanager/to-issues.js";
 import { parseWebhookBody, PayloadError } from "./sources/alertmanager/parse.js";
@@ -40,11 +39,13 @@ export class Pipeline implements IssueProcessor {
   private engine: DeliveryEngine | undefined;
   private readonly router: Router;
   private readonly actionCounts: ActionCounts | undefined;
+  private readonly alertsCell: CountCell | undefined;
   private readonly alertmanagerOptions: AlertmanagerOptions;
 
   constructor(private readonly deps: PipelineDeps) {
     this.alertmanagerOptions = { clusterName: deps.config.clusterName, severityMap: deps.config.severityMap };
-    this.actionCounts = deps.metrics !== undefined ? ActionCounts.of(deps.metrics.actions) : undefined;
+    this.actionCounts = deps.metrics !== undefined ? new ActionCounts(deps.metrics) : undefined;
+    this.alertsCell = deps.metrics?.count(deps.metrics.alertsReceived, { source: "alertmanager" });
     const all = deps.config.destinations.map((d) => d.name);
     this.router = new Router(deps.config.routes, deps.config.defaultDestinations ?? all, deps.config.defaultDestinations !== undefined);
   }
@@ -63,7 +64,7 @@ export class Pipeline implements IssueProcessor {
     const outcome = await this.submit(issues);
     if (outcome.kind !== "accepted") return outcome;
     const alerts = payload.alerts.length;
-    this.deps.metrics?.alertsReceived.inc({ source: "alertmanager" }, alerts);
+    this.alertsCell?.inc(alerts);
     // One Issue per alert: submit counted the same already.
     return outcome.alerts === alerts ? outcome : { ...outcome, alerts };
   }
@@ -162,64 +163,15 @@ export class Pipeline implements IssueProcessor {
   }
 }
 
-/**
- * The workflow actions counter (kubecano_workflow_actions_total), counted
- * here by action and status and added to the counter whenever it is read:
- * prom-client calls a metric's `collect` before every read (a scrape, `get`),
- * so each read sees every action run before it. A labelled counter update per
- * action (four for a crash-looping pod's alert without a cluster) cost more
- * than the workflows that ran them.
- */
+/** kubecano_workflow_actions_total by action and status, counted as plain numbers (Metrics.count). */
 class ActionCounts {
-  private static readonly byCounter = new WeakMap<object, ActionCounts>();
-
-  /** One per counter, whichever pipelines share it. */
-  static of(counter: Counter<"action" | "status">): ActionCounts {
-    let c = ActionCounts.byCounter.get(counter);
-    if (c === undefined) {
-      c = new ActionCounts(counter);
-      ActionCounts.byCounter.set(counter, c);
-    }
-    return c;
-  }
-
-  /** By action name, then status. */
-  private readonly counts = new Map<string, Record<ActionStatus, number>>();
-  private pending = false;
-
-  private constructor(private readonly counter: Counter<"action" | "status">) {
-    // `collect` is a prom-client config option; the instance keeps it as a property, read on every get().
-    const target = counter as unknown as { collect?: (this: unknown) => unknown };
-    const before = target.collect;
-    const flush = (): void => this.flush();
-    target.collect = function (this: unknown) {
-      flush();
-      return before?.call(this);
-    };
-  }
+  private readonly cells = new Map<string, CountCell>();
+  constructor(private readonly metrics: Metrics) {}
 
   add(action: string, status: ActionStatus): void {
-    let byStatus = this.counts.get(action);
-    if (byStatus === undefined) {
-      byStatus = { ok: 0, failed: 0, timeout: 0, skipped: 0 };
-      this.counts.set(action, byStatus);
-    }
-    byStatus[status]++;
-    this.pending = true;
-  }
-
-  flush(): void {
-    if (!this.pending) return;
-    this.pending = false;
-    for (const [action, byStatus] of this.counts) {
-      for (const status of ACTION_STATUSES) {
-        const n = byStatus[status];
-        if (n === 0) continue;
-        byStatus[status] = 0;
-        this.counter.inc({ action, status }, n);
-      }
-    }
+    const key = `${action}\u0000${status}`;
+    let cell = this.cells.get(key);
+    if (cell === undefined) this.cells.set(key, (cell = this.metrics.count(this.metrics.actions, { action, status })));
+    cell.inc();
   }
 }
-
-const ACTION_STATUSES: readonly ActionStatus[] = ["ok", "failed", "timeout", "skipped"];

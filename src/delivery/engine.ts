@@ -4,7 +4,7 @@ import type { DeliveryConfig } from "../config/schema.js";
 import { DeliveryError, type Destination, type SendContext, type SendResult } from "../destinations/types.js";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
-import type { Metrics } from "../observability/metrics.js";
+import type { CountCell, Metrics } from "../observability/metrics.js";
 import { LogOnce } from "../observability/log-once.js";
 import { tracer, type SpanHandle } from "../observability/tracing.js";
 import { backoffDelay } from "./backoff.js";
@@ -97,6 +97,8 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
   /** Attempts in flight (destinations and processing), aborted together by stop(). */
   private readonly live = new LiveAttempts();
   private internalsCache: EngineInternals | undefined;
+  /** kubecano_issues_created_total by source and severity. */
+  private readonly created = new Map<string, CountCell>();
 
   constructor(private readonly opts: EngineOptions) {
     super();
@@ -159,7 +161,15 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
     const accepted = dup.size === 0 ? items : items.filter((i) => !dup.has(i.issue.id));
     const t = tracer();
     if (t !== undefined) for (const { issue } of accepted) t.remember(issue.id);
-    for (const { issue } of accepted) this.opts.metrics?.issuesCreated.inc({ source: issue.source, severity: issue.severity });
+    const m = this.opts.metrics;
+    if (m !== undefined) {
+      for (const { issue } of accepted) {
+        const key = `${issue.source}\u0000${issue.severity}`;
+        let cell = this.created.get(key);
+        if (cell === undefined) this.created.set(key, (cell = m.count(m.issuesCreated, { source: issue.source, severity: issue.severity })));
+        cell.inc();
+      }
+    }
     if (dup.size > 0) this.opts.metrics?.duplicates.inc(dup.size);
     if (accepted.length > 0 && this.listenerCount("accepted") > 0) {
       this.emit("accepted", accepted.map((i) => i.issue), accepted.map((i) => ({ destinations: i.destinations, silenced: silenced?.get(i.issue.id) })));
@@ -419,9 +429,9 @@ class Worker extends BaseWorker {
       metrics === undefined
         ? {}
         : {
-            success: metrics.deliveries.labels({ ...labels, outcome: "success" }),
-            retry: metrics.deliveries.labels({ ...labels, outcome: "retry" }),
-            failed: metrics.deliveries.labels({ ...labels, outcome: "failed" }),
+            success: metrics.count(metrics.deliveries, { ...labels, outcome: "success" }),
+            retry: metrics.count(metrics.deliveries, { ...labels, outcome: "retry" }),
+            failed: metrics.count(metrics.deliveries, { ...labels, outcome: "failed" }),
             latency: metrics.deliveryLatency.labels(labels),
             duration: metrics.deliveryAttemptDuration.labels(labels),
           };

@@ -5,7 +5,7 @@ import type { ServerConfig } from "../config/schema.js";
 import { errorMessage } from "../errors.js";
 import { LogOnce } from "../observability/log-once.js";
 import type { Logger } from "../observability/logger.js";
-import type { Metrics } from "../observability/metrics.js";
+import type { CountCell, Metrics } from "../observability/metrics.js";
 import type { IngestOutcome } from "../pipeline.js";
 import { tracer } from "../observability/tracing.js";
 import { authChallenge, makeAuthCheck } from "./auth.js";
@@ -93,7 +93,7 @@ export function createServer(deps: ServerDeps): KubecanoServer {
   server.maxConnections = config.maxConnections;
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
     const code = err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "ERR_HTTP_HEADERS_TIMEOUT" ? 408 : err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
-    metrics.httpRequests.inc({ route: "unknown", code: String(code) });
+    count("unknown", code);
     logOnce.log(log, "info", `client_error:${code}`, { code: err.code }, `refused a malformed or slow request: ${err.code ?? err.message}`);
     if (socket.writable && !socket.destroyed) {
       const reason = http.STATUS_CODES[code] ?? "Bad Request";
@@ -123,7 +123,7 @@ export function createServer(deps: ServerDeps): KubecanoServer {
       }
       case "metrics": {
         const { contentType, body } = await metrics.render();
-        metrics.httpRequests.inc({ route: "metrics", code: "200" });
+        count("metrics", 200);
         res.writeHead(200, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(body) });
         res.end(method === "HEAD" ? undefined : body);
         return;
@@ -204,7 +204,7 @@ export function createServer(deps: ServerDeps): KubecanoServer {
     }
     const query = new URL(req.url ?? "/", "http://localhost").searchParams;
     const reply = route === "issues" ? feed.list(query) : feed.stream(req, res, query);
-    if (reply === undefined) return void metrics.httpRequests.inc({ route, code: "200" });
+    if (reply === undefined) return void count(route, 200);
     for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
     return send(res, route, reply.status, reply.body);
   }
@@ -213,8 +213,17 @@ export function createServer(deps: ServerDeps): KubecanoServer {
     logOnce.log(log, "warn", `reject:${reason}`, { code, reason, remote: req.socket.remoteAddress }, `refused a webhook request (${code})${detail !== undefined ? `: ${detail}` : ""}`);
   }
 
+  const answered = new Map<string, CountCell>();
+  /** kubecano_http_requests_total, counted as plain numbers (Metrics.count). */
+  function count(route: Route, code: number): void {
+    const key = `${route} ${code}`;
+    let cell = answered.get(key);
+    if (cell === undefined) answered.set(key, (cell = metrics.count(metrics.httpRequests, { route, code: String(code) })));
+    cell.inc();
+  }
+
   function send(res: http.ServerResponse, route: Route, code: number, body: unknown, close = false): void {
-    metrics.httpRequests.inc({ route, code: String(code) });
+    count(route, code);
     const text = `${JSON.stringify(body)}\n`;
     const headers: http.OutgoingHttpHeaders = { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text), "Cache-Control": "no-store" };
     // A refused body may still be arriving: closing is cheaper than reading it.

@@ -98,17 +98,20 @@ export const MIGRATIONS: readonly string[] = [
     last_seq INTEGER NOT NULL,
     body TEXT NOT NULL
   );
+  CREATE TEMP TABLE v1_order (n INTEGER PRIMARY KEY, r INTEGER NOT NULL);
+  INSERT INTO v1_order (n, r) SELECT row_number() OVER (ORDER BY received_at, rowid), rowid FROM issues;
   INSERT INTO issues_v2 (n, id, fingerprint, dedup_key, received_at, first_seq, last_seq, body)
-    SELECT row_number() OVER (ORDER BY received_at, r), id, fingerprint, CASE WHEN k IN (SELECT key FROM dedup) THEN k END, received_at,
-      coalesce(lo, top + 1), coalesce(hi, top), body
-    FROM (
+    SELECT o.n, i.id, i.fingerprint, CASE WHEN k IN (SELECT key FROM dedup) THEN k END, i.received_at, coalesce(lo, top + 1), coalesce(hi, top), i.body
+    FROM v1_order o JOIN (
       SELECT rowid AS r, id, fingerprint, received_at, body,
-        CASE WHEN json_valid(body) THEN fingerprint || char(0) || json_extract(body, '$.status') || char(0) || json_extract(body, '$.startsAt') END AS k,
+        CASE WHEN received_at >= (SELECT min(first_seen) FROM dedup) AND json_valid(body) THEN fingerprint || char(0) || json_extract(body, '$.status') || char(0) || json_extract(body, '$.startsAt') END AS k,
         (SELECT min(seq) FROM deliveries d WHERE d.issue_id = issues.id) AS lo,
         (SELECT max(seq) FROM deliveries d WHERE d.issue_id = issues.id) AS hi,
         (SELECT coalesce(max(seq), 0) FROM deliveries) AS top
       FROM issues
-    );
+    ) i ON i.r = o.r
+    ORDER BY o.n;
+  DROP TABLE v1_order;
   CREATE UNIQUE INDEX issues_id ON issues_v2(id);
   CREATE TABLE dedup_carried (
     key TEXT NOT NULL,

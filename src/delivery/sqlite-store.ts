@@ -99,17 +99,20 @@ export const MIGRATIONS: readonly string[] = [
     last_seq INTEGER NOT NULL,
     body TEXT NOT NULL
   );
+  CREATE TEMP TABLE v1_order (n INTEGER PRIMARY KEY, r INTEGER NOT NULL);
+  INSERT INTO v1_order (n, r) SELECT row_number() OVER (ORDER BY received_at, rowid), rowid FROM issues;
   INSERT INTO issues_v2 (n, id, fingerprint, dedup_key, received_at, first_seq, last_seq, body)
-    SELECT row_number() OVER (ORDER BY received_at, r), id, fingerprint, CASE WHEN k IN (SELECT key FROM dedup) THEN k END, received_at,
-      coalesce(lo, top + 1), coalesce(hi, top), body
-    FROM (
+    SELECT o.n, i.id, i.fingerprint, CASE WHEN k IN (SELECT key FROM dedup) THEN k END, i.received_at, coalesce(lo, top + 1), coalesce(hi, top), i.body
+    FROM v1_order o JOIN (
       SELECT rowid AS r, id, fingerprint, received_at, body,
-        CASE WHEN json_valid(body) THEN fingerprint || char(0) || json_extract(body, '$.status') || char(0) || json_extract(body, '$.startsAt') END AS k,
+        CASE WHEN received_at >= (SELECT min(first_seen) FROM dedup) AND json_valid(body) THEN fingerprint || char(0) || json_extract(body, '$.status') || char(0) || json_extract(body, '$.startsAt') END AS k,
         (SELECT min(seq) FROM deliveries d WHERE d.issue_id = issues.id) AS lo,
         (SELECT max(seq) FROM deliveries d WHERE d.issue_id = issues.id) AS hi,
         (SELECT coalesce(max(seq), 0) FROM deliveries) AS top
       FROM issues
-    );
+    ) i ON i.r = o.r
+    ORDER BY o.n;
+  DROP TABLE v1_order;
   CREATE UNIQUE INDEX issues_id ON issues_v2(id);
   CREATE TABLE dedup_carried (
     key TEXT NOT NULL,
@@ -202,8 +205,8 @@ const HEARTBEAT_MS = 5_000;
  */
 const OPERATOR_MARK = { namespace: "@kubecano", key: "operator-change" } as const;
 const OWNER_STALE_MS = 30_000;
-/** Issues examined per pruning transaction. */
-const PRUNE_CHUNK = 5_000;
+/** Issues examined per pruning transaction (about 20 ms of deleting). */
+const PRUNE_CHUNK = 1_000;
 const DAY_MS = 86_400_000;
 
 /**
@@ -283,6 +286,9 @@ export class SqliteDeliveryStore implements DeliveryStore {
   private readonly pruneLater: { n: number; due: number }[] = [];
   /** Whether dedup keys carried over from schema 1 (dedup_carried) are still there. */
   private carriedDedup = false;
+  /** A timer-driven prune is still walking (in steps, letting the event loop go in between). */
+  private pruning = false;
+  private kvPrunedAt = -Infinity;
 
   private constructor(
     private readonly opts: SqliteStoreOptions,
@@ -841,7 +847,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       // A failure is reported by checkWritable (an unwritable directory).
       this.enqueue([["putOwner", [process.pid, hostname(), this.now()]]]);
       this.checkWritable();
-      this.prune();
+      this.pruneInSteps();
     }, HEARTBEAT_MS);
     beat.unref();
     this.timers.push(beat);
@@ -858,13 +864,31 @@ export class SqliteDeliveryStore implements DeliveryStore {
    * parked index ordered by finished_at.
    */
   prune(): void {
+    this.pruneHeld();
+    while (this.pruneStep());
+  }
+
+  /**
+   * The maintenance timer's prune: one chunk per turn of the event loop, so
+   * a backlog to delete (after a long stop) does not hold up webhooks.
+   */
+  private pruneInSteps(): void {
+    if (this.pruning) return;
+    this.pruneHeld();
+    const step = (): void => {
+      this.pruning = !this.closed && this.pruneStep();
+      if (this.pruning) setImmediate(step);
+    };
+    step();
+  }
+
+  /** Expired dead letters, kept Issues due for another look, kv, carried dedup keys. */
+  private pruneHeld(): void {
     // What was finished before is on disk, so the walk sees it (one finished later is looked at again: release1).
     this.flush();
     const now = this.now();
     const window = this.opts.dedupWindowMs ?? 0;
     const doneCutoff = now - this.retention();
-    const cutoff = now - Math.max(this.retention(), window);
-    const later = now + this.retention() + 1;
     try {
       this.db.transaction(() => {
         const recheck = new Set<number>();
@@ -876,10 +900,13 @@ export class SqliteDeliveryStore implements DeliveryStore {
           this.stmts.deleteDoneOfIssue.run(span.first_seq, span.last_seq, n, doneCutoff);
           const left = this.stmts.deliveriesLeft.get(span.first_seq, span.last_seq, n) as { total: number; open: number | null };
           if (left.total === 0) this.stmts.deleteIssue.run(n);
-          else if (left.open === 0) this.pruneLater.push({ n, due: later });
+          else if (left.open === 0) this.pruneLater.push({ n, due: now + this.retention() + 1 });
         }
-        // Destination state (thread maps, where a fingerprint was routed) of incidents quiet for a month.
-        this.stmts.kvPrune.run(now - 30 * DAY_MS);
+        // Destination state (thread maps, where a fingerprint was routed) of incidents quiet for a month; a scan, so hourly.
+        if (now - this.kvPrunedAt >= 3_600_000) {
+          this.stmts.kvPrune.run(now - 30 * DAY_MS);
+          this.kvPrunedAt = now;
+        }
         if (this.carriedDedup) {
           const last = (this.db.prepare("SELECT max(first_seen) AS m FROM dedup_carried").get() as { m: number | null }).m;
           if (last === null || last < now - Math.max(window, 60_000)) {
@@ -888,32 +915,43 @@ export class SqliteDeliveryStore implements DeliveryStore {
           }
         }
       }).immediate();
-      for (;;) {
-        const more = this.db.transaction(() => {
-          const from = this.pruneFloor;
-          let to = from;
-          let count = 0;
-          for (const r of this.stmts.issuesFrom.iterate(from) as IterableIterator<{ n: number; received_at: number }>) {
-            if (r.received_at >= cutoff) break;
-            to = r.n;
-            if (++count >= PRUNE_CHUNK) break;
-          }
-          if (to === from) return false;
-          // The deliveries of Issues from+1..to lie in this seq range.
-          const range = this.stmts.spanOfIssues.get(from, to) as { lo: number | null; hi: number | null };
-          const lo = range.lo ?? 0;
-          const hi = range.hi ?? -1;
-          this.stmts.deleteDoneInRange.run(lo, hi, from, to, doneCutoff);
-          this.stmts.deleteUnusedIssuesInRange.run(from, to, lo, hi, from, to);
-          // Kept only for a delivery within retention: looked at again once it is past it.
-          for (const r of this.stmts.keptForDoneInRange.all(lo, hi, from, to) as { issue_n: number }[]) this.pruneLater.push({ n: r.issue_n, due: later });
-          this.pruneFloor = to;
-          return count >= PRUNE_CHUNK;
-        }).immediate();
-        if (!more) break;
-      }
     } catch (e) {
       this.opts.log?.debug({ err: errorMessage(e) }, "pruning the state directory failed");
+    }
+  }
+
+  /** One chunk of the walk over Issues past the cutoff; true when there may be more. */
+  private pruneStep(): boolean {
+    // With nothing at the writer thread, this connection's transaction never waits for its lock (SQLite's busy wait sleeps the event loop).
+    if (this.writer.threaded) this.flush();
+    const now = this.now();
+    const doneCutoff = now - this.retention();
+    const cutoff = now - Math.max(this.retention(), this.opts.dedupWindowMs ?? 0);
+    try {
+      return this.db.transaction(() => {
+        const from = this.pruneFloor;
+        let to = from;
+        let count = 0;
+        for (const r of this.stmts.issuesFrom.iterate(from) as IterableIterator<{ n: number; received_at: number }>) {
+          if (r.received_at >= cutoff) break;
+          to = r.n;
+          if (++count >= PRUNE_CHUNK) break;
+        }
+        if (to === from) return false;
+        // The deliveries of Issues from+1..to lie in this seq range.
+        const range = this.stmts.spanOfIssues.get(from, to) as { lo: number | null; hi: number | null };
+        const lo = range.lo ?? 0;
+        const hi = range.hi ?? -1;
+        this.stmts.deleteDoneInRange.run(lo, hi, from, to, doneCutoff);
+        this.stmts.deleteUnusedIssuesInRange.run(from, to, lo, hi, from, to);
+        // Kept only for a delivery within retention: looked at again once it is past it.
+        for (const r of this.stmts.keptForDoneInRange.all(lo, hi, from, to) as { issue_n: number }[]) this.pruneLater.push({ n: r.issue_n, due: now + this.retention() + 1 });
+        this.pruneFloor = to;
+        return count >= PRUNE_CHUNK;
+      }).immediate();
+    } catch (e) {
+      this.opts.log?.debug({ err: errorMessage(e) }, "pruning the state directory failed");
+      return false;
     }
   }
 }

@@ -818,8 +818,6 @@ export class SqliteDeliveryStore implements DeliveryStore {
    */
   private syncIfChanged(): void {
     if (this.opts.stateDir === ":memory:" || this.closed) return;
-    // Our own queued writes first: a reload must not resurrect what we already finished.
-    this.flush();
     let mark: string | undefined;
     try {
       mark = this.readOperatorMark();
@@ -828,6 +826,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
     }
     if (mark === this.operatorMark) return;
     this.operatorMark = mark;
+    // Our own queued writes first: a reload must not resurrect what we already finished.
+    this.flush();
     this.load(new Set(this.schedule.takenIds()));
   }
 

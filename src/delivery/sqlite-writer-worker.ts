@@ -19,12 +19,12 @@ try {
 
 type Batch = Parameters<WriterCore["commit"]>[0][number];
 
-port.on("message", (first: Batch) => {
-  const batches: Batch[] = [first];
-  for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) batches.push(m.message as Batch);
+port.on("message", (first: readonly Batch[]) => {
+  const batches: Batch[] = [...first];
+  for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) batches.push(...(m.message as readonly Batch[]));
   const results = core !== undefined ? core.commit(batches) : batches.map((b) => ({ id: b.id, error: openError }));
-  for (const r of results) port.postMessage(r);
-  // Results are posted before the id is published: flushSync reads them right after waking.
+  port.postMessage(results);
+  // The answer is posted before the id is published: flushSync reads it right after waking.
   Atomics.store(done, 0, batches[batches.length - 1]!.id);
   Atomics.notify(done, 0);
 });

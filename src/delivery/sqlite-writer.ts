@@ -31,9 +31,13 @@ export class WriteError extends Error {
   }
 }
 
+/**
+ * Ops flattened: statement name, parameter count, parameters, and so on. One
+ * flat array is much cheaper to copy to the worker than an array per op.
+ */
 interface Batch {
   readonly id: number;
-  readonly ops: readonly WriteOp[];
+  readonly ops: readonly unknown[];
 }
 
 interface Result {
@@ -87,14 +91,22 @@ export class WriterCore {
   ) {
     for (const [name, sql] of Object.entries(statements)) this.stmts.set(name, this.db.prepare(sql));
     this.runAll = this.db.transaction((batches: readonly Batch[]) => {
-      for (const b of batches) for (const op of b.ops) this.run(op);
+      for (const b of batches) {
+        const ops = b.ops;
+        for (let i = 0; i < ops.length; ) {
+          const name = ops[i] as string;
+          const count = ops[i + 1] as number;
+          if (name !== "@checkpoint") this.run(name, ops.slice(i + 2, i + 2 + count));
+          i += 2 + count;
+        }
+      }
     });
   }
 
   /** Commits the batches; one result per batch, in order. */
   commit(batches: readonly Batch[]): Result[] {
     let checkpoint = false;
-    for (const b of batches) for (const op of b.ops) if (op[0] === "@checkpoint") checkpoint = true;
+    for (const b of batches) if (b.ops.includes("@checkpoint")) checkpoint = true;
     let results: Result[];
     try {
       this.runAll.immediate(batches);
@@ -126,11 +138,10 @@ export class WriterCore {
     if (this.owned) this.db.close();
   }
 
-  private run(op: WriteOp): void {
-    if (op[0] === "@checkpoint") return;
-    const stmt = this.stmts.get(op[0]);
-    if (stmt === undefined) throw new Error(`unknown statement ${op[0]}`);
-    stmt.run(...op[1]);
+  private run(name: string, params: readonly unknown[]): void {
+    const stmt = this.stmts.get(name);
+    if (stmt === undefined) throw new Error(`unknown statement ${name}`);
+    stmt.run(...params);
   }
 }
 
@@ -184,10 +195,16 @@ export interface WorkerInit {
  * everything submitted so far: for reads that must see it, and shutdown.
  */
 export class SqliteWriter {
-  private queue: WriteOp[] = [];
+  private queue: unknown[] = [];
   private callbacks: ((err: unknown) => void)[] = [];
-  /** Batches sent and not yet answered, by id. */
+  /** Batches cut by send() and not yet handed to the worker (one message in flight at a time). */
+  private ready: Batch[] = [];
+  /** Callbacks of batches not yet answered, by batch id. */
   private readonly waiting = new Map<number, ((err: unknown) => void)[]>();
+  /** Whether a message is at the worker and not yet answered. */
+  private inFlight = false;
+  /** The last batch id handed to the worker. */
+  private posted = 0;
   private nextId = 1;
   private closed = false;
   private readonly core: WriterCore | undefined;
@@ -215,7 +232,7 @@ export class SqliteWriter {
     this.worker = new Worker(WORKER_URL, { workerData: init, transferList: [channel.port2], execArgv: workerExecArgv() });
     // Neither keeps the process alive: the store's owner decides when it ends (close()).
     this.worker.unref();
-    this.port.on("message", (r: Result) => this.settle(r));
+    this.port.on("message", (r: readonly Result[]) => this.settle(r));
     this.port.unref();
     this.worker.on("error", (e) => this.fail(e));
     this.worker.on("exit", (code) => {
@@ -225,7 +242,12 @@ export class SqliteWriter {
 
   /** Queues writes for the next send(); `done` runs after they are committed (or failed). */
   submit(ops: readonly WriteOp[], done?: (err: unknown) => void): void {
-    for (const op of ops) this.queue.push(op);
+    const q = this.queue;
+    for (const op of ops) {
+      const params = op[1];
+      q.push(op[0], params.length);
+      for (let i = 0; i < params.length; i++) q.push(params[i]);
+    }
     if (done !== undefined) this.callbacks.push(done);
   }
 
@@ -239,53 +261,68 @@ export class SqliteWriter {
     return this.broken;
   }
 
-  /** Whether writes wait to be sent. */
-  get pending(): boolean {
-    return this.queue.length > 0 || this.callbacks.length > 0;
+  /**
+   * Makes what is queued one batch and hands it over. While the worker still
+   * commits an earlier message, batches wait and go together when it
+   * answers (committed in one transaction, each failing alone): under load
+   * there are fewer, larger messages and transactions instead of one per
+   * event-loop turn.
+   */
+  send(): void {
+    if (this.queue.length > 0 || this.callbacks.length > 0) {
+      const batch: Batch = { id: this.nextId++, ops: this.queue };
+      const callbacks = this.callbacks;
+      this.queue = [];
+      this.callbacks = [];
+      if (this.closed || this.broken !== undefined) {
+        const err = this.broken ?? new Error("the store is closed");
+        for (const cb of callbacks) cb(err);
+        return;
+      }
+      if (this.core !== undefined) {
+        const [r] = this.core.commit([batch]);
+        const err = toError(r?.error);
+        for (const cb of callbacks) cb(err);
+        return;
+      }
+      this.waiting.set(batch.id, callbacks);
+      this.ready.push(batch);
+    }
+    if (!this.inFlight) this.post();
   }
 
-  /** Hands what is queued over as one batch. */
-  send(): void {
-    if (!this.pending) return;
-    const batch: Batch = { id: this.nextId++, ops: this.queue };
-    const callbacks = this.callbacks;
-    this.queue = [];
-    this.callbacks = [];
-    if (this.closed || this.broken !== undefined) {
-      const err = this.broken ?? new Error("the store is closed");
-      for (const cb of callbacks) cb(err);
-      return;
-    }
-    if (this.core !== undefined) {
-      const [r] = this.core.commit([batch]);
-      const err = toError(r?.error);
-      for (const cb of callbacks) cb(err);
-      return;
-    }
+  private post(): void {
+    if (this.ready.length === 0 || this.broken !== undefined) return;
+    const batches = this.ready;
+    this.ready = [];
     // Waiting for an answer keeps the process alive; an idle writer does not.
-    if (this.waiting.size === 0) this.port!.ref();
-    this.waiting.set(batch.id, callbacks);
-    this.port!.postMessage(batch);
+    this.port!.ref();
+    this.inFlight = true;
+    this.posted = batches[batches.length - 1]!.id;
+    this.port!.postMessage(batches);
   }
 
   /**
-   * Sends what is queued and blocks until every batch sent so far is
-   * committed, running their callbacks. Milliseconds at most: the worker
-   * only ever runs short transactions.
+   * Sends what is queued and blocks until every batch so far is committed,
+   * running their callbacks. Milliseconds at most: the worker only ever runs
+   * short transactions.
    */
   flushSync(): void {
     this.send();
-    if (this.worker === undefined || this.waiting.size === 0) return;
-    const last = this.nextId - 1;
+    if (this.worker === undefined) return;
     const deadline = Date.now() + 30_000;
-    while (Atomics.load(this.done!, 0) < last && this.broken === undefined) {
-      if (Date.now() > deadline) {
-        this.fail(new Error("the state directory's writer thread did not answer within 30 s"));
-        break;
+    while (this.waiting.size > 0 && this.broken === undefined) {
+      const last = this.posted;
+      while (Atomics.load(this.done!, 0) < last && this.broken === undefined) {
+        if (Date.now() > deadline) {
+          this.fail(new Error("the state directory's writer thread did not answer within 30 s"));
+          return;
+        }
+        Atomics.wait(this.done!, 0, Atomics.load(this.done!, 0), 1_000);
       }
-      Atomics.wait(this.done!, 0, Atomics.load(this.done!, 0), 1_000);
+      // Answers are posted before the worker publishes the id: read them now (settling posts what waited).
+      for (let m = receiveMessageOnPort(this.port!); m !== undefined; m = receiveMessageOnPort(this.port!)) this.settle(m.message as readonly Result[]);
     }
-    for (let m = receiveMessageOnPort(this.port!); m !== undefined; m = receiveMessageOnPort(this.port!)) this.settle(m.message as Result);
   }
 
   /**
@@ -301,13 +338,17 @@ export class SqliteWriter {
     this.port?.close();
   }
 
-  private settle(r: Result): void {
-    const callbacks = this.waiting.get(r.id);
-    if (callbacks === undefined) return;
-    this.waiting.delete(r.id);
-    if (this.waiting.size === 0) this.port!.unref();
-    const err = toError(r.error);
-    for (const cb of callbacks) cb(err);
+  private settle(results: readonly Result[]): void {
+    this.inFlight = false;
+    for (const r of results) {
+      const callbacks = this.waiting.get(r.id);
+      if (callbacks === undefined) continue;
+      this.waiting.delete(r.id);
+      const err = toError(r.error);
+      for (const cb of callbacks) cb(err);
+    }
+    if (this.ready.length > 0) this.post();
+    else if (!this.inFlight) this.port!.unref();
   }
 
   private fail(e: Error): void {
@@ -315,6 +356,8 @@ export class SqliteWriter {
     this.broken = e;
     const waiting = [...this.waiting.values()];
     this.waiting.clear();
+    this.ready = [];
+    this.inFlight = false;
     this.port?.unref();
     for (const callbacks of waiting) for (const cb of callbacks) cb(e);
   }

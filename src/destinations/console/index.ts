@@ -8,6 +8,26 @@ export function create(name: string, params: ConsoleParams, deps: DestinationDep
   const stream = (params.output === "stderr" ? deps.stderr ?? process.stderr : deps.stdout ?? process.stdout) as NodeJS.WritableStream & { isTTY?: boolean };
   const color =
     params.color === "always" ? true : params.color === "never" ? false : stream.isTTY === true && process.env["NO_COLOR"] === undefined;
+  /**
+   * Issues sent in one turn of the event loop are written together: one
+   * write (a system call when the output is a file or /dev/null) instead of
+   * one per Issue, which under an alert storm was a measurable part of each
+   * webhook's cost. Each send resolves once its text is written.
+   */
+  let queued: { text: string; resolve: (r: SendResult) => void; reject: (e: Error) => void }[] = [];
+  const printed: SendResult = { detail: `printed to ${params.output}` };
+  const flush = (): void => {
+    const batch = queued;
+    queued = [];
+    let text = "";
+    for (const q of batch) text += q.text;
+    stream.write(text, (err) => {
+      if (err) {
+        const e = new DeliveryError(`cannot write to ${params.output}: ${err.message}`, { retryable: false, code: "write_failed" });
+        for (const q of batch) q.reject(e);
+      } else for (const q of batch) q.resolve(printed);
+    });
+  };
   const render = (issue: Issue): string => (params.format === "json" ? `${JSON.stringify(issue)}\n` : `${renderConsole(issue, { color })}\n`);
   return {
     name,
@@ -16,11 +36,8 @@ export function create(name: string, params: ConsoleParams, deps: DestinationDep
     send(issue: Issue): Promise<SendResult> {
       const text = render(issue);
       return new Promise((resolve, reject) => {
-        stream.write(text, (err) =>
-          err
-            ? reject(new DeliveryError(`cannot write to ${params.output}: ${err.message}`, { retryable: false, code: "write_failed" }))
-            : resolve({ detail: `printed to ${params.output}` }),
-        );
+        if (queued.length === 0) setImmediate(flush);
+        queued.push({ text, resolve, reject });
       });
     },
   };

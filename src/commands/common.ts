@@ -3,6 +3,7 @@ import type { GlobalOptions, Io } from "../cli.js";
 import { loadConfig, type LoadedConfig } from "../config/load.js";
 import { makeScrubber } from "../config/redact.js";
 import { createLogger, type Logger } from "../observability/logger.js";
+import type { DeliveryEngine } from "../delivery/engine.js";
 import type { InProcessTui } from "../tui/in-process.js";
 
 export interface CommandContext {
@@ -67,4 +68,31 @@ export function waitForSignal(): Promise<NodeJS.Signals> {
     process.on("SIGINT", on);
     process.on("SIGTERM", on);
   });
+}
+
+/**
+ * Shutdown's drain: delivers for up to `graceMs`, or until a second SIGINT
+ * or SIGTERM, which skips the rest of the grace period. Resolves with the
+ * deliveries left (they stay in the store for the next start).
+ */
+export async function drainUntilSecondSignal(engine: DeliveryEngine, graceMs: number): Promise<{ left: number }> {
+  let onSecond: (() => void) | undefined;
+  const second = new Promise<void>((resolve) => {
+    onSecond = resolve;
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  try {
+    return await Promise.race([
+      engine.drain(graceMs),
+      second.then(async () => {
+        engine.stop();
+        await engine.drain(0);
+        return { left: engine.backlog() };
+      }),
+    ]);
+  } finally {
+    process.off("SIGINT", onSecond!);
+    process.off("SIGTERM", onSecond!);
+  }
 }

@@ -14,7 +14,7 @@ import type { InProcessTui } from "../tui/in-process.js";
 import { createServer } from "../server/http.js";
 import { Recorder } from "../server/record.js";
 import { VERSION } from "../version.js";
-import { commandContext, describeConfigSource, waitForSignal, withInProcessTui } from "./common.js";
+import { commandContext, describeConfigSource, drainUntilSecondSignal, waitForSignal, withInProcessTui } from "./common.js";
 import { createPipeline, type ClusterFlags } from "./setup.js";
 import type { KubernetesSource } from "../sources/kubernetes/source.js";
 import { pipelineSink, startKubernetesSource, watchSetup, type WatchFlags } from "./watch.js";
@@ -183,22 +183,7 @@ async function listenWith(opts: ListenOptions, io: Io, ui: InProcessTui | undefi
   await server.close(5_000);
   await watching?.stop();
   // A second signal skips the rest of the grace period.
-  let onSecond: (() => void) | undefined;
-  const second = new Promise<void>((resolve) => {
-    onSecond = resolve;
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
-  const drained = await Promise.race([
-    engine.drain(config.delivery.shutdownGrace),
-    second.then(async () => {
-      engine.stop();
-      await engine.drain(0);
-      return { left: engine.backlog() };
-    }),
-  ]);
-  process.off("SIGINT", onSecond!);
-  process.off("SIGTERM", onSecond!);
+  const drained = await drainUntilSecondSignal(engine, config.delivery.shutdownGrace);
   if (drained.left > 0) {
     if (stateDir === ":memory:") log.warn({ left: drained.left }, `stopped with ${drained.left} deliveries not sent; --ephemeral does not keep them`);
     else log.info({ left: drained.left, stateDir }, `stopped with ${drained.left} deliveries pending; they are kept in the state directory and sent on the next start`);

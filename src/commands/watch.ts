@@ -23,7 +23,7 @@ import type { WatchConfig } from "../sources/kubernetes/config.js";
 import { LeaderElector } from "../sources/kubernetes/leader.js";
 import { KubernetesSource, type SinkOutcome } from "../sources/kubernetes/source.js";
 import { VERSION } from "../version.js";
-import { chalkFor, commandContext, describeConfigSource, waitForSignal, withInProcessTui } from "./common.js";
+import { chalkFor, commandContext, describeConfigSource, drainUntilSecondSignal, waitForSignal, withInProcessTui } from "./common.js";
 import { createPipeline } from "./setup.js";
 
 /** The flags `watch` and `listen --watch` share. */
@@ -233,23 +233,8 @@ async function watchWith(opts: WatchOptions, io: Io, ui: InProcessTui | undefine
     log.info({ signal: typeof signal === "string" ? signal : undefined }, "stopping: no longer watching, finishing deliveries");
     await source.stop();
     source = undefined;
-    // A second signal skips the rest of the grace period (as in listen).
-    let onSecond: (() => void) | undefined;
-    const second = new Promise<void>((resolve) => {
-      onSecond = resolve;
-      process.once("SIGINT", resolve);
-      process.once("SIGTERM", resolve);
-    });
-    const drained = await Promise.race([
-      engine.drain(mode === "print" ? Math.min(config.delivery.shutdownGrace, 10_000) : config.delivery.shutdownGrace),
-      second.then(async () => {
-        engine.stop();
-        await engine.drain(0);
-        return { left: engine.backlog() };
-      }),
-    ]);
-    process.off("SIGINT", onSecond!);
-    process.off("SIGTERM", onSecond!);
+    // A second signal skips the rest of the grace period.
+    const drained = await drainUntilSecondSignal(engine, mode === "print" ? Math.min(config.delivery.shutdownGrace, 10_000) : config.delivery.shutdownGrace);
     if (drained.left > 0) log.warn({ left: drained.left }, stateDir === ":memory:" ? `stopped with ${drained.left} deliveries not sent` : `stopped with ${drained.left} deliveries pending; they are sent on the next start`);
   } finally {
     await source?.stop(0);

@@ -71,28 +71,42 @@ export function waitForSignal(): Promise<NodeJS.Signals> {
 }
 
 /**
- * Shutdown's drain: delivers for up to `graceMs`, or until a second SIGINT
- * or SIGTERM, which skips the rest of the grace period. Resolves with the
- * deliveries left (they stay in the store for the next start).
+ * Watches for a second SIGINT or SIGTERM from now on: shutdown calls it as
+ * soon as the first one came, so one that follows quickly (during the
+ * server's close) is not left to the default handler, which kills the process.
  */
-export async function drainUntilSecondSignal(engine: DeliveryEngine, graceMs: number): Promise<{ left: number }> {
-  let onSecond: (() => void) | undefined;
-  const second = new Promise<void>((resolve) => {
-    onSecond = resolve;
+export function secondSignal(): { readonly came: Promise<void>; dispose(): void } {
+  let on: (() => void) | undefined;
+  const came = new Promise<void>((resolve) => {
+    on = resolve;
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
+  return {
+    came,
+    dispose: () => {
+      process.off("SIGINT", on!);
+      process.off("SIGTERM", on!);
+    },
+  };
+}
+
+/**
+ * Shutdown's drain: delivers for up to `graceMs`, or until the second
+ * signal, which skips the rest of the grace period. Resolves with the
+ * deliveries left (they stay in the store for the next start).
+ */
+export async function drainUntilSecondSignal(engine: DeliveryEngine, graceMs: number, second: ReturnType<typeof secondSignal>): Promise<{ left: number }> {
   try {
     return await Promise.race([
       engine.drain(graceMs),
-      second.then(async () => {
+      second.came.then(async () => {
         engine.stop();
         await engine.drain(0);
         return { left: engine.backlog() };
       }),
     ]);
   } finally {
-    process.off("SIGINT", onSecond!);
-    process.off("SIGTERM", onSecond!);
+    second.dispose();
   }
 }

@@ -14,7 +14,7 @@ import type { InProcessTui } from "../tui/in-process.js";
 import { createServer } from "../server/http.js";
 import { Recorder } from "../server/record.js";
 import { VERSION } from "../version.js";
-import { commandContext, describeConfigSource, drainUntilSecondSignal, waitForSignal, withInProcessTui } from "./common.js";
+import { commandContext, describeConfigSource, drainUntilSecondSignal, secondSignal, waitForSignal, withInProcessTui } from "./common.js";
 import { createPipeline, type ClusterFlags } from "./setup.js";
 import type { KubernetesSource } from "../sources/kubernetes/source.js";
 import { pipelineSink, startKubernetesSource, watchSetup, type WatchFlags } from "./watch.js";
@@ -178,12 +178,13 @@ async function listenWith(opts: ListenOptions, io: Io, ui: InProcessTui | undefi
     await closed;
     ui?.release();
   }
+  // From now on a second signal skips the rest of the grace period.
+  const second = secondSignal();
   log.info({ signal: typeof signal === "string" ? signal : undefined }, "shutting down: no longer accepting webhooks, draining deliveries");
   server.markNotReady();
   await server.close(5_000);
   await watching?.stop();
-  // A second signal skips the rest of the grace period.
-  const drained = await drainUntilSecondSignal(engine, config.delivery.shutdownGrace);
+  const drained = await drainUntilSecondSignal(engine, config.delivery.shutdownGrace, second);
   if (drained.left > 0) {
     if (stateDir === ":memory:") log.warn({ left: drained.left }, `stopped with ${drained.left} deliveries not sent; --ephemeral does not keep them`);
     else log.info({ left: drained.left, stateDir }, `stopped with ${drained.left} deliveries pending; they are kept in the state directory and sent on the next start`);

@@ -23,7 +23,7 @@ import type { WatchConfig } from "../sources/kubernetes/config.js";
 import { LeaderElector } from "../sources/kubernetes/leader.js";
 import { KubernetesSource, type SinkOutcome } from "../sources/kubernetes/source.js";
 import { VERSION } from "../version.js";
-import { chalkFor, commandContext, describeConfigSource, drainUntilSecondSignal, waitForSignal, withInProcessTui } from "./common.js";
+import { chalkFor, commandContext, describeConfigSource, drainUntilSecondSignal, secondSignal, waitForSignal, withInProcessTui } from "./common.js";
 import { createPipeline } from "./setup.js";
 
 /** The flags `watch` and `listen --watch` share. */
@@ -230,11 +230,12 @@ async function watchWith(opts: WatchOptions, io: Io, ui: InProcessTui | undefine
       ui?.release();
     }
     feed?.close();
+    // From now on a second signal skips the rest of the grace period.
+    const second = secondSignal();
     log.info({ signal: typeof signal === "string" ? signal : undefined }, "stopping: no longer watching, finishing deliveries");
     await source.stop();
     source = undefined;
-    // A second signal skips the rest of the grace period.
-    const drained = await drainUntilSecondSignal(engine, mode === "print" ? Math.min(config.delivery.shutdownGrace, 10_000) : config.delivery.shutdownGrace);
+    const drained = await drainUntilSecondSignal(engine, mode === "print" ? Math.min(config.delivery.shutdownGrace, 10_000) : config.delivery.shutdownGrace, second);
     if (drained.left > 0) log.warn({ left: drained.left }, stateDir === ":memory:" ? `stopped with ${drained.left} deliveries not sent` : `stopped with ${drained.left} deliveries pending; they are sent on the next start`);
   } finally {
     await source?.stop(0);

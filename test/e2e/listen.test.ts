@@ -560,6 +560,30 @@ describe("kubecano listen when the delivery backlog is full", () => {
   });
 });
 
+describe("kubecano listen shutdown", () => {
+  it("a second SIGTERM skips the rest of the grace period and keeps what is not delivered", async () => {
+    const slack = await startSlackFake();
+    try {
+      const hang = slack.hang({ method: "webhook" });
+      const cwd = await cwdWith({
+        "kubecano.config.yaml": ["delivery:", "  attemptTimeout: 10m", "destinations:", "  - name: slow-slack", "    type: slack", "    params:", "      webhook_url: ${SLACK_WEBHOOK_URL}", "      timeout: 10m", ""].join("\n"),
+      });
+      // A grace period longer than the test: only the second signal can end it in time.
+      const l = await listen(["--shutdown-grace", "10m"], { cwd, env: { SLACK_WEBHOOK_URL: slack.webhookUrl() } });
+      expect((await postAlerts(l.url, uniqueFiring())).status).toBe(202);
+      await eventually(() => hang.waiting === 1, "the Slack fake to hold the delivery");
+      l.proc.kill("SIGTERM");
+      await l.waitForLog((line) => /shutting down/.test(String(line.msg)));
+      l.proc.kill("SIGTERM");
+      expect(await l.exited()).toBe(0);
+      await l.waitForLog((line) => /stopped with 1 deliveries pending; they are kept in the state directory/.test(String(line.msg)), 1_000);
+      hang.release();
+    } finally {
+      await slack.close();
+    }
+  });
+});
+
 describe("kubecano config", () => {
   const SECRET_BEARER = "e2e-server-bearer-s3cr3t-0123";
   const SECRET_SLACK = "xoxb-e2e-slack-s3cr3t-4567";

@@ -341,6 +341,13 @@ export class WorkflowEngine {
     return false;
   }
 
+  /** The (shared) trace of a workflow that runs no action: it did not match, or all its actions need the cluster and there is none. */
+  private traceWithoutActions(p: Decision, index: number, cluster: boolean): WorkflowTrace | undefined {
+    if (!p.matched) return p.trace!;
+    if (!cluster && this.slots[index]!.allCluster) return noClusterTrace(p);
+    return undefined;
+  }
+
   /**
    * A run in which every action that can run is pure (see `waits`): the same
    * as `steps` gives, without a generator (the webhook's hot path).
@@ -351,12 +358,9 @@ export class WorkflowEngine {
     let current = issue;
     for (let index = 0; index < plan.length; index++) {
       const p = plan[index]!;
-      if (!p.matched) {
-        trace[index] = p.trace!;
-        continue;
-      }
-      if (opts.kube === undefined && this.slots[index]!.allCluster) {
-        trace[index] = noClusterTrace(p);
+      const fixed = this.traceWithoutActions(p, index, opts.kube !== undefined);
+      if (fixed !== undefined) {
+        trace[index] = fixed;
         continue;
       }
       const actions: ActionTrace[] = [];
@@ -391,12 +395,9 @@ export class WorkflowEngine {
     let kube: KubeReader | undefined;
     for (let index = 0; index < plan.length; index++) {
       const p = plan[index]!;
-      if (!p.matched) {
-        trace[index] = p.trace!;
-        continue;
-      }
-      if (opts.kube === undefined && this.slots[index]!.allCluster) {
-        trace[index] = noClusterTrace(p);
+      const fixed = this.traceWithoutActions(p, index, opts.kube !== undefined);
+      if (fixed !== undefined) {
+        trace[index] = fixed;
         continue;
       }
       const actions: ActionTrace[] = [];

@@ -308,7 +308,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
     const opts = this.opts;
     // From TypeScript sources (the in-process unit tests) there is no compiled worker: inline on this connection.
     const thread = opts.stateDir !== ":memory:" && opts.owner !== false && writerThreadAvailable();
-    this.writer = new SqliteWriter({ target: thread ? { file: path.join(opts.stateDir, DB_FILE), synchronous: opts.synchronous ?? "normal", mode: "thread" } : { db: this.db }, statements: WRITES });
+    this.writer = new SqliteWriter({ target: thread ? { file: path.join(opts.stateDir, DB_FILE), synchronous: opts.synchronous ?? "normal" } : { db: this.db }, statements: WRITES });
   }
 
   static open(opts: SqliteStoreOptions): SqliteDeliveryStore {

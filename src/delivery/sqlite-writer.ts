@@ -12,11 +12,11 @@ export type WriteOp = readonly [statement: string, params: readonly unknown[]];
 export interface WriterOptions {
   /**
    * The database: a file, written by a worker thread with its own
-   * connection (where the compiled worker exists, else inline on a
-   * connection of its own), or an open connection, written inline at send()
-   * (":memory:" databases, which another connection cannot see).
+   * connection (needs the compiled worker: see writerThreadAvailable), or an
+   * open connection, written inline at send() (":memory:" databases, which
+   * another connection cannot see, and runs from TypeScript sources).
    */
-  readonly target: { readonly file: string; readonly synchronous: "normal" | "full"; readonly mode?: "thread" | "inline" } | { readonly db: Database.Database };
+  readonly target: { readonly file: string; readonly synchronous: "normal" | "full" } | { readonly db: Database.Database };
   /** The statements ops may name, by name. */
   readonly statements: Readonly<Record<string, string>>;
 }
@@ -218,10 +218,6 @@ export class SqliteWriter {
     const t = opts.target;
     if ("db" in t) {
       this.core = new WriterCore(t.db, opts.statements);
-      return;
-    }
-    if ((t.mode ?? (writerThreadAvailable() ? "thread" : "inline")) === "inline") {
-      this.core = WriterCore.open(t.file, t.synchronous, opts.statements);
       return;
     }
     const channel = new MessageChannel();

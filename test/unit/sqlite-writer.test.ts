@@ -35,7 +35,8 @@ function database(): { file: string; db: Database.Database; count: () => number 
 const STATEMENTS = { ins: "INSERT INTO t (n, body) VALUES (?, ?)" };
 
 describe.each(["thread", "inline"] as const)("SqliteWriter (%s)", (mode) => {
-  const open = (file: string): WriterModule.SqliteWriter => new built.SqliteWriter({ target: { file, synchronous: "normal", mode }, statements: STATEMENTS });
+  const open = (file: string): WriterModule.SqliteWriter =>
+    new built.SqliteWriter({ target: mode === "thread" ? { file, synchronous: "normal" } : { db: new Database(file) }, statements: STATEMENTS });
 
   it("runs a callback only after its writes are committed, in order", async () => {
     const { file, count } = database();
@@ -125,7 +126,7 @@ describe.each(["thread", "inline"] as const)("SqliteWriter (%s)", (mode) => {
       });
       expect(String(again)).toBe(String(err));
     } catch (e) {
-      // Inline mode opens on the caller's thread: the failure is thrown there.
+      // Inline, the connection is opened on the caller's thread: the failure is thrown there.
       err = e;
     }
     expect(String(err)).toMatch(/directory does not exist|unable to open|cannot open/i);

@@ -864,28 +864,51 @@ export class SqliteDeliveryStore implements DeliveryStore {
    * parked index ordered by finished_at.
    */
   prune(): void {
+    // What was finished before is on disk, so the walk sees it (one finished later is looked at again: release1).
+    // With nothing at the writer thread, this connection's transactions never wait for its lock (SQLite's busy wait sleeps the event loop).
+    this.flush();
     this.pruneHeld();
     while (this.pruneStep());
   }
 
   /**
    * The maintenance timer's prune: one chunk per turn of the event loop, so
-   * a backlog to delete (after a long stop) does not hold up webhooks.
+   * a backlog to delete (after a long stop) does not hold up webhooks. Each
+   * chunk runs when the writer thread has just committed everything queued
+   * before it and is idle (whenWriterIdle), instead of blocking the event
+   * loop until it is (flushSync), which under load cost a commit's wait
+   * every few seconds.
    */
   private pruneInSteps(): void {
     if (this.pruning) return;
-    this.pruneHeld();
-    const step = (): void => {
-      this.pruning = !this.closed && this.pruneStep();
-      if (this.pruning) setImmediate(step);
+    this.pruning = true;
+    const step = (first: boolean): void => {
+      if (this.closed) {
+        this.pruning = false;
+        return;
+      }
+      if (first) this.pruneHeld();
+      if (this.pruneStep()) this.whenWriterIdle(() => step(false));
+      else this.pruning = false;
     };
-    step();
+    this.whenWriterIdle(() => step(true));
   }
 
-  /** Expired dead letters, kept Issues due for another look, kv, carried dedup keys. */
+  /**
+   * Runs `fn` once everything queued so far is committed, at a moment when
+   * nothing is at the writer thread (its answer is being handled, and the
+   * next batch goes only after). Not at all when the commit failed: the
+   * directory's trouble is reported elsewhere (checkWritable, the accepts).
+   */
+  private whenWriterIdle(fn: () => void): void {
+    this.enqueue([], (err) => {
+      if (err === undefined) fn();
+      else this.pruning = false;
+    });
+  }
+
+  /** Expired dead letters, kept Issues due for another look, kv, carried dedup keys. Call with nothing at the writer thread. */
   private pruneHeld(): void {
-    // What was finished before is on disk, so the walk sees it (one finished later is looked at again: release1).
-    this.flush();
     const now = this.now();
     const window = this.opts.dedupWindowMs ?? 0;
     const doneCutoff = now - this.retention();
@@ -920,10 +943,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
     }
   }
 
-  /** One chunk of the walk over Issues past the cutoff; true when there may be more. */
+  /** One chunk of the walk over Issues past the cutoff; true when there may be more. Call with nothing at the writer thread. */
   private pruneStep(): boolean {
-    // With nothing at the writer thread, this connection's transaction never waits for its lock (SQLite's busy wait sleeps the event loop).
-    if (this.writer.threaded) this.flush();
     const now = this.now();
     const doneCutoff = now - this.retention();
     const cutoff = now - Math.max(this.retention(), this.opts.dedupWindowMs ?? 0);

@@ -175,6 +175,21 @@ function workerExecArgv(): string[] {
   return out;
 }
 
+/**
+ * Starts the writer thread with the process's Node flags, or with none when
+ * Node refuses some of them in a worker (`node --max-semi-space-size=64`,
+ * per-process V8 heap flags): the writer needs none of them.
+ */
+function startWorker(init: WorkerInit): Worker {
+  const options = { workerData: init, transferList: [init.port] };
+  try {
+    return new Worker(WORKER_URL, { ...options, execArgv: workerExecArgv() });
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== "ERR_WORKER_INVALID_EXEC_ARGV") throw e;
+    return new Worker(WORKER_URL, { ...options, execArgv: [] });
+  }
+}
+
 /** What the worker is started with. */
 export interface WorkerInit {
   readonly file: string;
@@ -225,7 +240,7 @@ export class SqliteWriter {
     this.done = new Int32Array(done);
     this.port = channel.port1;
     const init: WorkerInit = { file: t.file, synchronous: t.synchronous, statements: opts.statements, port: channel.port2, done };
-    this.worker = new Worker(WORKER_URL, { workerData: init, transferList: [channel.port2], execArgv: workerExecArgv() });
+    this.worker = startWorker(init);
     // Neither keeps the process alive: the store's owner decides when it ends (close()).
     this.worker.unref();
     this.port.on("message", (r: readonly Result[]) => this.settle(r));

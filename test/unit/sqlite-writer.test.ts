@@ -5,6 +5,7 @@
  * another connection; a failing batch fails alone; flushSync and close
  * leave nothing behind.
  */
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -131,5 +132,23 @@ describe.each(["thread", "inline"] as const)("SqliteWriter (%s)", (mode) => {
     }
     expect(String(err)).toMatch(/directory does not exist|unable to open|cannot open/i);
     w?.close();
+  });
+});
+
+describe("SqliteWriter's thread", () => {
+  it("starts when the process runs with Node flags that Node refuses in a worker", () => {
+    const { file, count } = database();
+    const script = [
+      `import { SqliteWriter } from ${JSON.stringify(pathToFileURL(path.join(REPO_ROOT, "dist/delivery/sqlite-writer.js")).href)};`,
+      `const w = new SqliteWriter({ target: { file: ${JSON.stringify(file)}, synchronous: "normal" }, statements: ${JSON.stringify(STATEMENTS)} });`,
+      `if (!w.threaded) throw new Error("not threaded");`,
+      `let failed; w.submit([["ins", [1, "x"]]], (e) => { failed = e; }); w.flushSync(); w.close();`,
+      `if (failed !== undefined) throw failed;`,
+    ].join("\n");
+    // --max-semi-space-size is a per-process heap flag: new Worker({ execArgv }) refuses it.
+    const r = spawnSync(process.execPath, ["--max-semi-space-size=32", "--input-type=module", "-e", script], { encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(count()).toBe(1);
   });
 });

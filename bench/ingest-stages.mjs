@@ -83,8 +83,8 @@ add("renderConsole (text, no colour)", measure(() => renderConsole(issue, { colo
       m.queueDepth.set({ destination: "c" }, 1);
       m.queueDepth.set({ destination: "c" }, 0);
       m.deliveries.inc({ destination: "c", outcome: "success" });
-      m.deliveryLatency.observe({ destination: "c" }, 0.001);
-      m.deliveryAttemptDuration.observe({ destination: "c" }, 0.001);
+      m.deliveryLatency.observe(0.001, { destination: "c" });
+      m.deliveryAttemptDuration.observe(0.001, { destination: "c" });
     }),
     "2 counters + 2 gauge sets + 1 counter + 2 histograms, as the path does",
   );

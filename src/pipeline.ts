@@ -165,13 +165,15 @@ export class Pipeline implements IssueProcessor {
 
 /** kubecano_workflow_actions_total by action and status, counted as plain numbers (Metrics.count). */
 class ActionCounts {
-  private readonly cells = new Map<string, CountCell>();
+  /** By action, then status: two lookups of strings already hashed, rather than a key string built per action. */
+  private readonly cells = new Map<string, Map<ActionStatus, CountCell>>();
   constructor(private readonly metrics: Metrics) {}
 
   add(action: string, status: ActionStatus): void {
-    const key = `${action}\u0000${status}`;
-    let cell = this.cells.get(key);
-    if (cell === undefined) this.cells.set(key, (cell = this.metrics.count(this.metrics.actions, { action, status })));
+    let byStatus = this.cells.get(action);
+    if (byStatus === undefined) this.cells.set(action, (byStatus = new Map()));
+    let cell = byStatus.get(status);
+    if (cell === undefined) byStatus.set(status, (cell = this.metrics.count(this.metrics.actions, { action, status })));
     cell.inc();
   }
 }

@@ -169,7 +169,8 @@ export class FeedHub {
       this.bySeverity[issue.severity] = (this.bySeverity[issue.severity] ?? 0) + 1;
       const processing = route.destinations.length === 1 && route.destinations[0] === PROCESS;
       const stage: FeedStage = processing ? "processing" : route.silenced !== undefined ? "silenced" : "routed";
-      this.remember(issue.id, stage, route.silenced);
+      // Routed somewhere: its deliveries say so (fromRecord), nothing to remember.
+      if (stage !== "routed" || route.destinations.length === 0) this.remember(issue.id, stage, route.silenced);
       if (!this.publishing()) continue;
       const data: FeedIssue = {
         issue,
@@ -183,7 +184,8 @@ export class FeedHub {
 
   private processed(issue: Issue, destinations: readonly string[], silenced: string | undefined): void {
     const stage = silenced !== undefined ? "silenced" : "routed";
-    this.remember(issue.id, stage, silenced);
+    if (stage === "routed" && destinations.length > 0) this.stages.delete(issue.id);
+    else this.remember(issue.id, stage, silenced);
     if (!this.publishing()) return;
     const data: FeedUpdate = { id: issue.id, issue, stage, ...(silenced !== undefined ? { silenced } : {}), deliveries: destinations.map(pending) };
     this.publish({ type: "update", id: "", data });
@@ -216,7 +218,12 @@ export class FeedHub {
    */
   private publishing(): boolean {
     if (this.closed) return false;
-    if (this.listeners.size > 0 || this.now() - this.lastActivity < this.keepMs) return true;
+    if (this.listeners.size > 0) return true;
+    // Nobody has used the feed since it was last found idle: no clock read per event.
+    if (this.lastActivity !== -Infinity) {
+      if (this.now() - this.lastActivity < this.keepMs) return true;
+      this.lastActivity = -Infinity;
+    }
     this.seq++;
     this.clearRing();
     return false;

@@ -23,46 +23,65 @@ const SEVERITY_STYLE: Record<Severity, (c: ChalkInstance) => ChalkInstance> = {
   DEBUG: (c) => c.bgGray.white,
 };
 
+/** The styles renderConsole uses, made once per colour mode: chalk's chained builders cost more than the text they wrap. */
+interface Paint {
+  readonly chalk: ChalkInstance;
+  readonly firing: string;
+  readonly resolved: string;
+  readonly severity: Readonly<Record<Severity, string>>;
+  readonly bold: (t: string) => string;
+  readonly dim: (t: string) => string;
+  readonly cyan: (t: string) => string;
+  readonly underline: (t: string) => string;
+  readonly heading: (t: string) => string;
+}
+
+function paint(c: ChalkInstance): Paint {
+  const plain = c.level === 0;
+  const style = (f: ChalkInstance): ((t: string) => string) => (plain ? (t) => t : (t) => f(t));
+  return {
+    chalk: c,
+    firing: c.red.bold("● FIRING"),
+    resolved: c.green.bold("✔ RESOLVED"),
+    severity: { HIGH: SEVERITY_STYLE.HIGH(c)(" HIGH "), LOW: SEVERITY_STYLE.LOW(c)(" LOW "), INFO: SEVERITY_STYLE.INFO(c)(" INFO "), DEBUG: SEVERITY_STYLE.DEBUG(c)(" DEBUG ") },
+    bold: style(c.bold),
+    dim: style(c.dim),
+    cyan: style(c.cyan),
+    underline: style(c.underline),
+    heading: style(c.bold.magenta),
+  };
+}
+
+const PAINT = { color: paint(new Chalk({ level: 2 })), plain: paint(new Chalk({ level: 0 })) };
+
 /**
  * A readable terminal rendering of an Issue and its enrichment blocks.
  * Pure: same Issue, options and `now` give the same text. Every piece of
  * text from the outside world goes through stripControl.
  */
-const CHALK = { color: new Chalk({ level: 2 }), plain: new Chalk({ level: 0 }) };
-
 export function renderConsole(issue: Issue, opts: ConsoleRenderOptions): string {
-  const c = opts.color ? CHALK.color : CHALK.plain;
-  const now = opts.now ?? new Date();
-  const s = (t: string): string => stripControl(t);
-  const lines: string[] = [];
-  const status = issue.status === "FIRING" ? c.red.bold("● FIRING") : c.green.bold("✔ RESOLVED");
-  const sev = SEVERITY_STYLE[issue.severity](c)(` ${issue.severity} `);
-  lines.push(`${status} ${sev} ${c.bold(s(issue.title))}`);
-
+  const p = opts.color ? PAINT.color : PAINT.plain;
+  const s = stripControl;
   const subject = describeSubject(issue.subject);
-  const facts = [
-    s(issue.aggregationKey),
-    `cluster ${s(issue.clusterName)}`,
-    ...(subject !== "" ? [s(subject)] : []),
-    ...(issue.subject.container !== undefined ? [`container ${s(issue.subject.container)}`] : []),
-    ...(issue.subject.node !== undefined && issue.subject.kind !== "Node" ? [`node ${s(issue.subject.node)}`] : []),
-  ];
-  lines.push(`  ${c.dim(facts.join(" · "))}`);
-  lines.push(`  ${c.dim(timeLine(issue, now))}`);
+  let facts = `${s(issue.aggregationKey)} · cluster ${s(issue.clusterName)}`;
+  if (subject !== "") facts += ` · ${s(subject)}`;
+  if (issue.subject.container !== undefined) facts += ` · container ${s(issue.subject.container)}`;
+  if (issue.subject.node !== undefined && issue.subject.kind !== "Node") facts += ` · node ${s(issue.subject.node)}`;
+  let out = `${issue.status === "FIRING" ? p.firing : p.resolved} ${p.severity[issue.severity]} ${p.bold(s(issue.title))}\n  ${p.dim(facts)}\n  ${p.dim(timeLine(issue, opts.now ?? new Date()))}\n`;
   if (issue.description !== undefined) {
-    for (const l of s(issue.description).split("\n")) lines.push(`  ${l}`);
+    const d = s(issue.description);
+    out += d.includes("\n") ? `  ${d.split("\n").join("\n  ")}\n` : `  ${d}\n`;
   }
-  const labels = Object.entries(issue.subject.labels);
-  if (labels.length > 0) {
-    lines.push(`  ${c.dim("labels")} ${labels.map(([k, v]) => `${c.cyan(s(k))}=${s(v)}`).join(" ")}`);
-  }
-  for (const link of issue.links) lines.push(`  ${c.dim(link.name.padEnd(12))} ${c.underline(s(link.url))}`);
+  const labels = issue.subject.labels;
+  let labelText = "";
+  for (const k in labels) labelText += ` ${p.cyan(s(k))}=${s(labels[k]!)}`;
+  if (labelText !== "") out += `  ${p.dim("labels")}${labelText}\n`;
+  for (const link of issue.links) out += `  ${p.dim(link.name.padEnd(12))} ${p.underline(s(link.url))}\n`;
   for (const e of issue.enrichments) {
-    lines.push(`  ${c.bold.magenta(`── ${s(e.title)} `)}`);
-    for (const b of e.blocks) for (const l of renderBlockLines(b, c, opts)) lines.push(`  ${l}`);
+    out += `  ${p.heading(`── ${s(e.title)} `)}\n`;
+    for (const b of e.blocks) for (const l of renderBlockLines(b, p.chalk, opts)) out += `  ${l}\n`;
   }
-  lines.push(`  ${c.dim(`fingerprint ${issue.fingerprint} · source ${issue.source} · id ${issue.id}`)}`);
-  return `${lines.join("\n")}\n`;
+  return `${out}  ${p.dim(`fingerprint ${issue.fingerprint} · source ${issue.source} · id ${issue.id}`)}\n`;
 }
 
 function timeLine(issue: Issue, now: Date): string {

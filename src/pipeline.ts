@@ -55,18 +55,25 @@ export class Pipeline implements IssueProcessor {
     this.engine = engine;
   }
 
-  /** Parses, converts and queues one Alertmanager webhook body. Never throws for bad input. */
-  async ingestAlertmanager(body: Uint8Array | string): Promise<IngestOutcome> {
-    const parsed = parseWebhookBody(body);
-    if (!parsed.ok) return { kind: "invalid", error: parsed.error };
-    const payload = parsed.value;
-    const issues = alertmanagerToIssues(payload, this.alertmanagerOptions);
-    const outcome = await this.submit(issues);
-    if (outcome.kind !== "accepted") return outcome;
-    const alerts = payload.alerts.length;
-    this.alertsCell?.inc(alerts);
-    // One Issue per alert: submit counted the same already.
-    return outcome.alerts === alerts ? outcome : { ...outcome, alerts };
+  /** Parses, converts and queues one Alertmanager webhook body. Never rejects for bad input. */
+  ingestAlertmanager(body: Uint8Array | string): Promise<IngestOutcome> {
+    let issues: Issue[];
+    let alerts: number;
+    try {
+      const parsed = parseWebhookBody(body);
+      if (!parsed.ok) return Promise.resolve({ kind: "invalid", error: parsed.error });
+      alerts = parsed.value.alerts.length;
+      issues = alertmanagerToIssues(parsed.value, this.alertmanagerOptions);
+    } catch (e) {
+      // A bug, not bad input: rejected like the async function this was.
+      return Promise.reject(e as Error);
+    }
+    return this.submit(issues).then((outcome) => {
+      if (outcome.kind !== "accepted") return outcome;
+      this.alertsCell?.inc(alerts);
+      // One Issue per alert: submit counted the same already.
+      return outcome.alerts === alerts ? outcome : { ...outcome, alerts };
+    });
   }
 
   /** Queues Issues from any source. Refuses (never drops) when the backlog or store cannot take them. */
@@ -94,9 +101,12 @@ export class Pipeline implements IssueProcessor {
     return this.deps.workflows === undefined || this.deps.cluster?.reader() === undefined || this.deps.workflows.isPure(issue);
   }
 
-  async process(issue: Issue, signal: AbortSignal): Promise<Processed> {
-    let r = this.workflowsNow(issue, signal);
-    if (r instanceof Promise) r = await r;
+  process(issue: Issue, signal: AbortSignal): Processed | Promise<Processed> {
+    const r = this.workflowsNow(issue, signal);
+    return r instanceof Promise ? r.then((x) => this.routed(x)) : this.routed(r);
+  }
+
+  private routed(r: WorkflowResult): Processed {
     // The engine only reads the destinations: no copy (unlike route()).
     return { issue: r.issue, destinations: this.routeExplained(r.issue).destinations, silenced: r.silenced };
   }

@@ -122,11 +122,14 @@ async function listenWith(opts: ListenOptions, io: Io, ui: InProcessTui | undefi
       version: VERSION,
       tls,
       feed,
-      ingestAlertmanager: async (body, meta) => {
-        const outcome = await pipeline.pipeline.ingestAlertmanager(body);
-        if (outcome.kind === "accepted") recorder?.record(body, meta);
-        return outcome;
-      },
+      ingestAlertmanager:
+        recorder === undefined
+          ? (body) => pipeline.pipeline.ingestAlertmanager(body)
+          : async (body, meta) => {
+              const outcome = await pipeline.pipeline.ingestAlertmanager(body);
+              if (outcome.kind === "accepted") recorder.record(body, meta);
+              return outcome;
+            },
       readiness: () => {
         const why = store.unavailableReason();
         // An unreachable cluster costs enrichment, not alerts: reported, but still ready.

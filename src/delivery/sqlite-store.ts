@@ -198,6 +198,8 @@ interface DeliveryRow {
 }
 
 const HEARTBEAT_MS = 5_000;
+/** How long past the dedup window an expired key may stay in memory (see rememberSeen). */
+const SEEN_EXPIRY_SLACK_MS = 1_000;
 /**
  * Operator commands (another process) set this kv entry when they change
  * deliveries; the owner reloads its schedule when it changed. Not PRAGMA
@@ -254,6 +256,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
    * prune keeps Issues for at least the window).
    */
   private readonly seen = new Map<string, number>();
+  /** No key in `seen` is older than this (see rememberSeen). */
+  private seenOldestAt = -Infinity;
   /** Keys of accepts handed to the writer and not yet committed (HA replicas arriving together). */
   private readonly pendingSeen = new Map<string, number>();
   /** kv writes not yet committed: reads see them (read-your-writes). */
@@ -671,9 +675,16 @@ export class SqliteDeliveryStore implements DeliveryStore {
   private rememberSeen(key: string, at: number): void {
     this.seen.delete(key);
     this.seen.set(key, at);
+    // Expired keys go about once a second, not one per accept: a key kept
+    // past the window is harmless (accept compares its age), and the oldest
+    // key is no older than seenOldestAt, so until then nothing has expired.
     const window = this.opts.dedupWindowMs ?? 0;
+    if (at - this.seenOldestAt < window + SEEN_EXPIRY_SLACK_MS) return;
     for (const [k, t] of this.seen) {
-      if (at - t < window) break;
+      if (at - t < window) {
+        this.seenOldestAt = t;
+        return;
+      }
       this.seen.delete(k);
     }
   }
@@ -809,6 +820,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       }
     }
     this.seen.clear();
+    this.seenOldestAt = -Infinity;
     for (const [k, t] of [...found].sort((a, b) => a[1] - b[1])) this.seen.set(k, t);
   }
 

@@ -1,6 +1,6 @@
 import http from "node:http";
 import https from "node:https";
-import type { AddressInfo, Socket } from "node:net";
+import net, { type AddressInfo, type Socket } from "node:net";
 import type { ServerConfig } from "../config/schema.js";
 import { errorMessage } from "../errors.js";
 import { LogOnce } from "../observability/log-once.js";
@@ -11,6 +11,7 @@ import { tracer } from "../observability/tracing.js";
 import { authChallenge, makeAuthCheck } from "./auth.js";
 import type { FeedHub } from "./feed.js";
 import { FeedEndpoints } from "./feed-http.js";
+import { FastWebhook, type WebhookAnswer } from "./fast-webhook.js";
 
 export interface ReadyCheck {
   readonly ok: boolean;
@@ -82,15 +83,49 @@ export function createServer(deps: ServerDeps): KubecanoServer {
     // How often those timeouts are checked (Node's default, 30 s, lets a slow client linger 40 s).
     connectionsCheckingInterval: 1_000,
   };
+  const INTERNAL_ERROR = { status: "error", error: "internal error; the request can be retried" };
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     handle(req, res).catch((e: unknown) => {
       log.error({ err: e }, `internal error handling ${req.method ?? "?"} ${pathOf(req)}: ${errorMessage(e)}`);
-      if (!res.headersSent) send(res, "unknown", 500, { status: "error", error: "internal error; the request can be retried" });
+      if (!res.headersSent) send(res, "unknown", 500, INTERNAL_ERROR);
       else res.destroy();
     });
   };
   const server: http.Server = deps.tls !== undefined ? https.createServer({ ...options, cert: deps.tls.cert, key: deps.tls.key }, onRequest) : http.createServer(options, onRequest);
   server.maxConnections = config.maxConnections;
+  // Plain HTTP: connections are accepted by the webhook's fast path, which hands node:http what it does not take.
+  const fast =
+    deps.tls === undefined
+      ? new FastWebhook({
+          http: server,
+          path: "/api/alerts",
+          maxBodyBytes: config.maxBodyBytes,
+          maxHeaderBytes: options.maxHeaderSize ?? 16 * 1024,
+          authorized: (authorization) => checkAuth === undefined || checkAuth(authorization),
+          acceptsContentType: (value) => value === "application/json" || isJsonMediaType(mediaType(value)),
+          // Traced requests take node:http's path, which records their span.
+          enabled: () => tracer() === undefined,
+          handle: async (r) => {
+            // The headers are made only if read (listen --record).
+            const meta: RequestMeta = {
+              path: "/api/alerts",
+              get headers() {
+                return r.headers;
+              },
+            };
+            const a = answerOf(await deps.ingestAlertmanager(r.body, meta), r.remote);
+            count("alerts", a.code);
+            return a;
+          },
+          failed: (e) => {
+            log.error({ err: e }, `internal error handling POST /api/alerts: ${errorMessage(e)}`);
+            count("unknown", 500);
+            return { code: 500, body: INTERNAL_ERROR };
+          },
+        })
+      : undefined;
+  const listener: net.Server = fast !== undefined ? net.createServer({ noDelay: true }, fast.accept) : server;
+  if (fast !== undefined) listener.maxConnections = config.maxConnections;
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
     const code = err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "ERR_HTTP_HEADERS_TIMEOUT" ? 408 : err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
     count("unknown", code);
@@ -163,8 +198,8 @@ export function createServer(deps: ServerDeps): KubecanoServer {
         error: req.headers.authorization === undefined ? "authentication required: send the configured credentials in the Authorization header" : "invalid credentials",
       }, true);
     }
-    const ctype = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
-    if (!(ctype === "application/json" || /^application\/[\w.+-]+\+json$/.test(ctype))) {
+    const ctype = mediaType(req.headers["content-type"] ?? "");
+    if (!isJsonMediaType(ctype)) {
       metrics.rejectedPayloads.inc({ reason: "content_type" });
       reject(req, "content_type", 415);
       return send(res, "alerts", 415, {
@@ -179,19 +214,24 @@ export function createServer(deps: ServerDeps): KubecanoServer {
       return send(res, "alerts", 413, { status: "error", error: `request body exceeds server.maxBodyBytes (${config.maxBodyBytes} bytes): lower max_alerts in Alertmanager's webhook_config or raise the limit` }, true);
     }
     if (body === "aborted") return;
-    const outcome = await deps.ingestAlertmanager(body, { path: pathOf(req), headers: req.headers });
+    const a = answerOf(await deps.ingestAlertmanager(body, { path: pathOf(req), headers: req.headers }), req.socket.remoteAddress);
+    if (a.headers !== undefined) for (const [k, v] of Object.entries(a.headers)) res.setHeader(k, v);
+    return send(res, "alerts", a.code, a.body);
+  }
+
+  /** The webhook route's answer to an ingest outcome, with its logs and metrics (both paths: see FastWebhook). */
+  function answerOf(outcome: IngestOutcome, remote: string | undefined): WebhookAnswer {
     switch (outcome.kind) {
       case "accepted":
-        return send(res, "alerts", 202, { status: "accepted", alerts: outcome.alerts, issues: outcome.issues, deliveries: outcome.deliveries, duplicates: outcome.duplicates });
+        return { code: 202, body: { status: "accepted", alerts: outcome.alerts, issues: outcome.issues, deliveries: outcome.deliveries, duplicates: outcome.duplicates } };
       case "invalid":
         metrics.rejectedPayloads.inc({ reason: outcome.error.kind });
-        reject(req, outcome.error.kind, 400, outcome.error.message);
-        return send(res, "alerts", 400, { status: "error", error: outcome.error.message });
+        rejected(remote, outcome.error.kind, 400, outcome.error.message);
+        return { code: 400, body: { status: "error", error: outcome.error.message } };
       case "unavailable":
         metrics.rejectedPayloads.inc({ reason: outcome.reason });
         logOnce.log(log, "warn", `unavailable:${outcome.reason}`, { reason: outcome.reason }, `answering 503 to webhooks: ${outcome.message}`);
-        res.setHeader("Retry-After", String(outcome.retryAfterSeconds));
-        return send(res, "alerts", 503, { status: "error", error: outcome.message });
+        return { code: 503, body: { status: "error", error: outcome.message }, headers: { "Retry-After": String(outcome.retryAfterSeconds) } };
     }
   }
 
@@ -210,7 +250,11 @@ export function createServer(deps: ServerDeps): KubecanoServer {
   }
 
   function reject(req: http.IncomingMessage, reason: string, code: number, detail?: string): void {
-    logOnce.log(log, "warn", `reject:${reason}`, { code, reason, remote: req.socket.remoteAddress }, `refused a webhook request (${code})${detail !== undefined ? `: ${detail}` : ""}`);
+    rejected(req.socket.remoteAddress, reason, code, detail);
+  }
+
+  function rejected(remote: string | undefined, reason: string, code: number, detail?: string): void {
+    logOnce.log(log, "warn", `reject:${reason}`, { code, reason, remote }, `refused a webhook request (${code})${detail !== undefined ? `: ${detail}` : ""}`);
   }
 
   const answered = new Map<string, CountCell>();
@@ -237,10 +281,12 @@ export function createServer(deps: ServerDeps): KubecanoServer {
     listen: () =>
       new Promise<AddressInfo>((resolve, reject) => {
         const onError = (e: Error): void => reject(e);
-        server.once("error", onError);
-        server.listen(config.port, config.host, () => {
-          server.off("error", onError);
-          resolve(server.address() as AddressInfo);
+        listener.once("error", onError);
+        listener.listen(config.port, config.host, () => {
+          listener.off("error", onError);
+          // node:http starts checking its connections' timeouts when it listens; with the fast path in front it never does itself.
+          if (listener !== server) server.emit("listening");
+          resolve(listener.address() as AddressInfo);
         });
       }),
     close: (graceMs = 5_000) =>
@@ -248,12 +294,18 @@ export function createServer(deps: ServerDeps): KubecanoServer {
         ready = false;
         // Feed streams never end on their own: end them, or close() would wait out the grace period.
         feed?.close();
-        const t = setTimeout(() => server.closeAllConnections(), graceMs);
+        fast?.close();
+        const t = setTimeout(() => {
+          server.closeAllConnections();
+          fast?.destroyAll();
+        }, graceMs);
         t.unref();
-        server.close(() => {
+        listener.close(() => {
           clearTimeout(t);
           resolve();
         });
+        // node:http's own close (timeout checker, idle connections), also when it did not listen itself.
+        if (listener !== server) server.close(() => undefined);
         server.closeIdleConnections();
       }),
     markNotReady: () => {
@@ -301,4 +353,14 @@ function pathOf(req: http.IncomingMessage): string {
 
 function truncateForMessage(s: string): string {
   return s.length > 100 ? `${s.slice(0, 99)}…` : s;
+}
+
+/** A Content-Type value's media type, lower-case, without parameters. */
+function mediaType(value: string): string {
+  return value.split(";")[0]!.trim().toLowerCase();
+}
+
+/** application/json and the +json types (application/vnd.x+json). */
+function isJsonMediaType(type: string): boolean {
+  return type === "application/json" || /^application\/[\w.+-]+\+json$/.test(type);
 }

@@ -497,3 +497,174 @@ describe("close()", () => {
     await closing;
   });
 });
+
+/**
+ * Reads responses off one connection: each parsed by its Content-Length.
+ * Resolves with them once `n` arrived (or the server closed the connection).
+ */
+function exchange(port: number, writes: (string | Buffer)[], n: number, gapMs = 20): Promise<{ head: string; body: string }[]> {
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    const out: { head: string; body: string }[] = [];
+    const c = net.connect(port, "127.0.0.1", () => {
+      void (async () => {
+        for (const w of writes) {
+          c.write(w);
+          await new Promise((r) => setTimeout(r, gapMs));
+        }
+      })();
+    });
+    const done = (): void => {
+      c.destroy();
+      resolve(out);
+    };
+    c.on("data", (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const end = buf.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        const head = buf.toString("latin1", 0, end);
+        const len = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? 0);
+        if (buf.length < end + 4 + len) return;
+        out.push({ head, body: buf.toString("utf8", end + 4, end + 4 + len) });
+        buf = buf.subarray(end + 4 + len);
+        if (out.length === n) return done();
+      }
+    });
+    c.on("error", reject);
+    c.on("close", () => resolve(out));
+  });
+}
+
+const alertRequest = (body: Buffer | string, extra = ""): string =>
+  `POST /api/alerts HTTP/1.1\r\nHost: kubecano\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body.toString()}`;
+
+describe("webhook fast path", () => {
+  /** Requests node:http parsed itself (the fast path's are not in its 'request' events). */
+  function viaNodeHttp(h: Harness): { count: () => number } {
+    let n = 0;
+    h.server.server.on("request", () => n++);
+    return { count: () => n };
+  }
+
+  it("answers a plain webhook itself, with the bytes node:http writes for the same answer", async () => {
+    const h = await start();
+    const seen = viaNodeHttp(h);
+    // Chunked: node:http's path. Content-Length: the fast path's. Same answer otherwise.
+    const [slow] = await exchange(h.port, [`POST /api/alerts HTTP/1.1\r\nHost: kubecano\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${FIXTURE.length.toString(16)}\r\n${FIXTURE.toString()}\r\n0\r\n\r\n`], 1);
+    expect(seen.count()).toBe(1);
+    const [fast] = await exchange(h.port, [alertRequest(FIXTURE)], 1);
+    expect(seen.count()).toBe(1);
+    const noDate = (head: string): string => head.replace(/\r\nDate: [^\r]+/, "");
+    expect(noDate(fast!.head)).toBe(noDate(slow!.head));
+    expect(fast!.head).toMatch(/^HTTP\/1\.1 202 Accepted\r\n.*\r\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\r\n/s);
+    expect(fast!.body).toBe(slow!.body);
+    expect(h.received).toHaveLength(2);
+    expect(h.received[1]!.equals(FIXTURE)).toBe(true);
+    const counts = await httpCounts(h.port);
+    expect(counts.get("alerts 202")).toBe(2);
+  });
+
+  it("answers 400 and 503 as node:http's path does, and keeps the connection", async () => {
+    const h = await start();
+    const seen = viaNodeHttp(h);
+    const answers = await exchange(h.port, [alertRequest('{"alerts": [tru]}'), alertRequest("{}")], 2);
+    expect(answers.map((a) => a.head.split("\r\n")[0])).toEqual(["HTTP/1.1 400 Bad Request", "HTTP/1.1 400 Bad Request"]);
+    expect(JSON.parse(answers[0]!.body)).toMatchObject({ status: "error", error: expect.stringMatching(/invalid JSON/) as unknown });
+    h.ingest = () => ({ kind: "unavailable", reason: "backlog_full", message: "the queue is full", retryAfterSeconds: 30 });
+    const [busy] = await exchange(h.port, [alertRequest(FIXTURE)], 1);
+    expect(busy!.head).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\nRetry-After: 30\r\n/);
+    expect(busy!.head).toMatch(/\r\nConnection: keep-alive\r\n/);
+    expect(seen.count()).toBe(0);
+    const counts = await httpCounts(h.port);
+    expect(counts.get("alerts 400")).toBe(2);
+    expect(counts.get("alerts 503")).toBe(1);
+  });
+
+  it("answers pipelined requests and a body split over several reads, in order", async () => {
+    const h = await start();
+    const seen = viaNodeHttp(h);
+    const a = alertRequest(FIXTURE);
+    const answers = await exchange(h.port, [a + a, a.slice(0, a.length - 100), a.slice(a.length - 100)], 3);
+    expect(answers.map((x) => x.head.split("\r\n")[0])).toEqual(Array(3).fill("HTTP/1.1 202 Accepted"));
+    expect(h.received).toHaveLength(3);
+    expect(seen.count()).toBe(0);
+  });
+
+  it("hands the connection to node:http at the first request it does not take, bytes and all", async () => {
+    const h = await start({ auth: { bearerToken: "0123456789abcdef-secret" } });
+    const seen = viaNodeHttp(h);
+    const ok = alertRequest(FIXTURE, "Authorization: Bearer 0123456789abcdef-secret\r\n");
+    const answers = await exchange(h.port, [ok, `GET /healthz HTTP/1.1\r\nHost: kubecano\r\n\r\n${ok}`, ok], 4);
+    expect(answers.map((x) => x.head.split("\r\n")[0])).toEqual(["HTTP/1.1 202 Accepted", "HTTP/1.1 200 OK", "HTTP/1.1 202 Accepted", "HTTP/1.1 202 Accepted"]);
+    // The first on the fast path; from the health check on, node:http has the connection.
+    expect(seen.count()).toBe(3);
+    expect(h.received).toHaveLength(3);
+  });
+
+  it("leaves every request it does not take to node:http, which answers as before", async () => {
+    const h = await start({ auth: { bearerToken: "0123456789abcdef-secret" }, maxBodyBytes: 4096 });
+    const seen = viaNodeHttp(h);
+    const auth = "Authorization: Bearer 0123456789abcdef-secret\r\n";
+    const cases: [string, RegExp][] = [
+      [alertRequest(FIXTURE), /^HTTP\/1\.1 401 /],
+      [alertRequest(FIXTURE, "Authorization: Bearer wrong\r\n"), /^HTTP\/1\.1 401 /],
+      // Repeated: node:http keeps the first Authorization.
+      [alertRequest(FIXTURE, `${auth}${auth}`), /^HTTP\/1\.1 202 /],
+      [alertRequest(FIXTURE, auth).replace("Content-Type: application/json", "Content-Type: text/plain"), /^HTTP\/1\.1 415 /],
+      [alertRequest("x".repeat(5000), auth), /^HTTP\/1\.1 413 /],
+      [alertRequest(FIXTURE, `${auth}Content-Length: ${FIXTURE.length}\r\n`), /^HTTP\/1\.1 400 /],
+      [alertRequest(FIXTURE, `${auth}X-Folded: a\r\n b\r\n`), /^HTTP\/1\.1 (400|202) /],
+      [alertRequest(FIXTURE, `${auth}Bad Name: x\r\n`), /^HTTP\/1\.1 400 /],
+      [alertRequest(FIXTURE, `${auth}Connection: close\r\n`), /^HTTP\/1\.1 202 [^]*Connection: close/],
+      [alertRequest(FIXTURE, auth).replace("Host: kubecano\r\n", ""), /^HTTP\/1\.1 400 /],
+      [alertRequest(FIXTURE, auth).replace("/api/alerts", "/api/alerts/"), /^HTTP\/1\.1 202 /],
+      [alertRequest(FIXTURE, auth).replace("HTTP/1.1", "HTTP/1.0"), /^HTTP\/1\.1 202 /],
+      [alertRequest(FIXTURE, `${auth}X-Bin: caf\xe9\r\n`), /^HTTP\/1\.1 (400|202) /],
+    ];
+    for (const [bytes, expected] of cases) {
+      const before = seen.count();
+      const answer = await raw(h.port, Buffer.from(bytes, "latin1"));
+      expect(answer, `case ${cases.findIndex((c) => c[0] === bytes)}`).toMatch(expected);
+      // Whatever node:http made of it, the request was its to parse (a 400 never reaches 'request').
+      if (/^HTTP\/1\.1 (202|401|415|413) /.test(answer)) expect(seen.count(), bytes.slice(0, 200)).toBe(before + 1);
+    }
+    await expectServing(h.port);
+  });
+
+  it("a request whose headers come in pieces is node:http's", async () => {
+    const h = await start();
+    const seen = viaNodeHttp(h);
+    const a = alertRequest(FIXTURE);
+    const answers = await exchange(h.port, [a.slice(0, 30), a.slice(30)], 1);
+    expect(answers[0]!.head).toMatch(/^HTTP\/1\.1 202 /);
+    expect(seen.count()).toBe(1);
+  });
+
+  it("close(): an idle connection closes at once, a request in hand is answered with Connection: close", async () => {
+    const h = await start();
+    const idle = net.connect(h.port, "127.0.0.1");
+    idle.on("error", () => undefined);
+    const idleClosed = new Promise((r) => idle.once("close", r));
+    // Served once, so it is a fast-path connection, then idle.
+    idle.write(alertRequest(FIXTURE));
+    await new Promise((r) => idle.once("data", r));
+    let release: () => void = () => undefined;
+    let entered: () => void = () => undefined;
+    const inHand = new Promise<void>((r) => (entered = r));
+    const held = new Promise<IngestOutcome>((r) => (release = () => r({ kind: "accepted", alerts: 1, issues: 1, deliveries: 1, duplicates: 0 })));
+    // The stub's answer waits at the gate (a store commit, in kubecano).
+    h.ingest = (() => {
+      entered();
+      return held;
+    }) as unknown as Harness["ingest"];
+    const pending = exchange(h.port, [alertRequest(FIXTURE)], 1);
+    await inHand;
+    const closing = h.server.close(5_000);
+    await idleClosed;
+    release();
+    const [answer] = await pending;
+    expect(answer!.head).toMatch(/^HTTP\/1\.1 202 [^]*\r\nConnection: close$/);
+    await closing;
+  });
+});

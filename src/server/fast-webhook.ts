@@ -38,8 +38,8 @@ export interface FastWebhookDeps {
 
 const CRLFCRLF = Buffer.from("\r\n\r\n");
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** A header value as a strict HTTP/1.1 parser takes it: visible ASCII, spaces and tabs (no obs-text, no control characters). */
-const FIELD_VALUE = /^[\t\x20-\x7e]*$/;
+/** The bytes a head the fast path takes may hold (header values: visible ASCII, spaces and tabs; no obs-text, no other control characters). */
+const HEAD_CHARS = /^[\t\r\n\x20-\x7e]*$/;
 
 /**
  * The webhook's fast path: plain HTTP/1.1 connections are accepted here,
@@ -116,65 +116,79 @@ export class FastWebhook {
     const end = buf.indexOf(CRLFCRLF);
     if (end < 0 || end > deps.maxHeaderBytes) return undefined;
     const head = buf.toString("latin1", 0, end);
-    if (!head.startsWith(this.requestLine)) return undefined;
+    // One pass for the whole head: visible ASCII, spaces, tabs and line ends only (no obs-text, no other control characters).
+    if (!head.startsWith(this.requestLine) || !HEAD_CHARS.test(head)) return undefined;
     let contentLength: number | undefined;
     let contentType: string | undefined;
     let authorization: string | undefined;
     let host = false;
-    const fields: [string, string][] = [];
+    let count = 0;
     let at = this.requestLine.length;
     while (at <= head.length) {
       let eol = head.indexOf("\r\n", at);
       if (eol < 0) eol = head.length;
-      const line = head.slice(at, eol);
-      at = eol + 2;
-      const colon = line.indexOf(":");
-      if (colon <= 0) return undefined;
-      const name = line.slice(0, colon);
-      const raw = line.slice(colon + 1);
-      if (!TOKEN.test(name) || !FIELD_VALUE.test(raw)) return undefined;
-      const value = trimOws(raw);
-      const lower = name.toLowerCase();
-      switch (lower) {
-        case "content-length":
-          if (contentLength !== undefined || !/^\d{1,15}$/.test(value)) return undefined;
-          contentLength = Number(value);
-          if (contentLength > deps.maxBodyBytes) return undefined;
+      const colon = head.indexOf(":", at);
+      // A line without a name (obs-fold, a bare CR or LF inside) or a name that is not a token: node:http's to refuse.
+      if (colon <= at || colon > eol || !TOKEN.test(head.slice(at, colon))) return undefined;
+      const value = trimOws(head.slice(colon + 1, eol));
+      if (value.includes("\r") || value.includes("\n")) return undefined;
+      switch (colon - at) {
+        case 4:
+          if (head.slice(at, colon).toLowerCase() === "host") {
+            if (host) return undefined;
+            host = true;
+          }
           break;
-        case "content-type":
-          if (contentType !== undefined) return undefined;
-          contentType = value;
+        case 6:
+          if (head.slice(at, colon).toLowerCase() === "expect") return undefined;
           break;
-        case "authorization":
-          if (authorization !== undefined) return undefined;
-          authorization = value;
+        case 7:
+          if (head.slice(at, colon).toLowerCase() === "upgrade") return undefined;
           break;
-        case "host":
-          if (host) return undefined;
-          host = true;
+        case 10:
+          if (head.slice(at, colon).toLowerCase() === "connection" && value.toLowerCase() !== "keep-alive") return undefined;
           break;
-        case "connection":
-          if (value.toLowerCase() !== "keep-alive") return undefined;
+        case 12:
+          if (head.slice(at, colon).toLowerCase() === "content-type") {
+            if (contentType !== undefined) return undefined;
+            contentType = value;
+          }
           break;
-        case "transfer-encoding":
-        case "expect":
-        case "upgrade":
-        case "proxy-connection":
-          return undefined;
+        case 13:
+          if (head.slice(at, colon).toLowerCase() === "authorization") {
+            if (authorization !== undefined) return undefined;
+            authorization = value;
+          }
+          break;
+        case 14:
+          if (head.slice(at, colon).toLowerCase() === "content-length") {
+            if (contentLength !== undefined || !/^\d{1,15}$/.test(value)) return undefined;
+            contentLength = Number(value);
+            if (contentLength > deps.maxBodyBytes) return undefined;
+          }
+          break;
+        case 16:
+          if (head.slice(at, colon).toLowerCase() === "proxy-connection") return undefined;
+          break;
+        case 17:
+          if (head.slice(at, colon).toLowerCase() === "transfer-encoding") return undefined;
+          break;
       }
-      fields.push([lower, value]);
-      if (fields.length > 100) return undefined;
+      if (++count > 100) return undefined;
+      at = eol + 2;
     }
     if (contentLength === undefined || contentType === undefined || !host) return undefined;
     if (!deps.acceptsContentType(contentType) || !deps.authorized(authorization)) return undefined;
-    return { bodyStart: end + 4, contentLength, fields };
+    return { bodyStart: end + 4, contentLength, head, headerStart: this.requestLine.length };
   }
 }
 
 interface ParsedHead {
   readonly bodyStart: number;
   readonly contentLength: number;
-  readonly fields: readonly (readonly [string, string])[];
+  /** The head as read (latin1), for the headers when they are asked for. */
+  readonly head: string;
+  readonly headerStart: number;
 }
 
 /** Leading and trailing spaces and tabs (HTTP's optional whitespace), nothing else. */
@@ -186,10 +200,15 @@ function trimOws(s: string): string {
   return a === 0 && b === s.length ? s : s.slice(a, b);
 }
 
-/** Headers as node:http's req.headers gives them: lower-case names, repeats joined with ", ". */
-function headersOf(fields: readonly (readonly [string, string])[]): Record<string, string> {
+/** Headers as node:http's req.headers gives them: lower-case names, repeats joined with ", ". The head was checked by parse(). */
+function headersOf(head: string, from: number): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of fields) out[k] = out[k] === undefined ? v : `${out[k]}, ${v}`;
+  for (const line of head.slice(from).split("\r\n")) {
+    const colon = line.indexOf(":");
+    const k = line.slice(0, colon).toLowerCase();
+    const v = trimOws(line.slice(colon + 1));
+    out[k] = out[k] === undefined ? v : `${out[k]}, ${v}`;
+  }
   return out;
 }
 
@@ -268,13 +287,12 @@ class Conn {
     this.pending = undefined;
     this.buf = buf.length > end ? buf.subarray(end) : undefined;
     this.busy = true;
-    const fields = head.fields;
     let headers: Record<string, string> | undefined;
     const request: FastRequest = {
       body: buf.subarray(head.bodyStart, end),
       remote: this.socket.remoteAddress,
       get headers() {
-        return (headers ??= headersOf(fields));
+        return (headers ??= headersOf(head.head, head.headerStart));
       },
     };
     let answered: Promise<WebhookAnswer>;

@@ -40,6 +40,8 @@ const CRLFCRLF = Buffer.from("\r\n\r\n");
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** The bytes a head the fast path takes may hold (header values: visible ASCII, spaces and tabs; no obs-text, no other control characters). */
 const HEAD_CHARS = /^[\t\r\n\x20-\x7e]*$/;
+/** The lengths of the header names parse() reads. */
+const NAME_LENGTHS = new Set(["host", "content-type", "authorization", "content-length", "connection", "expect", "upgrade", "proxy-connection", "transfer-encoding"].map((n) => n.length));
 
 /**
  * The webhook's fast path: plain HTTP/1.1 connections are accepted here,
@@ -132,47 +134,34 @@ export class FastWebhook {
       if (colon <= at || colon > eol || !TOKEN.test(head.slice(at, colon))) return undefined;
       const value = trimOws(head.slice(colon + 1, eol));
       if (value.includes("\r") || value.includes("\n")) return undefined;
-      switch (colon - at) {
-        case 4:
-          if (head.slice(at, colon).toLowerCase() === "host") {
-            if (host) return undefined;
-            host = true;
-          }
+      // Only a name as long as one the fast path looks at is read (most headers are none of them).
+      const name = NAME_LENGTHS.has(colon - at) ? head.slice(at, colon).toLowerCase() : "";
+      switch (name) {
+        case "host":
+          if (host) return undefined;
+          host = true;
           break;
-        case 6:
-          if (head.slice(at, colon).toLowerCase() === "expect") return undefined;
+        case "content-type":
+          if (contentType !== undefined) return undefined;
+          contentType = value;
           break;
-        case 7:
-          if (head.slice(at, colon).toLowerCase() === "upgrade") return undefined;
+        case "authorization":
+          if (authorization !== undefined) return undefined;
+          authorization = value;
           break;
-        case 10:
-          if (head.slice(at, colon).toLowerCase() === "connection" && value.toLowerCase() !== "keep-alive") return undefined;
+        case "content-length":
+          if (contentLength !== undefined || !/^\d{1,15}$/.test(value)) return undefined;
+          contentLength = Number(value);
+          if (contentLength > deps.maxBodyBytes) return undefined;
           break;
-        case 12:
-          if (head.slice(at, colon).toLowerCase() === "content-type") {
-            if (contentType !== undefined) return undefined;
-            contentType = value;
-          }
+        case "connection":
+          if (value.toLowerCase() !== "keep-alive") return undefined;
           break;
-        case 13:
-          if (head.slice(at, colon).toLowerCase() === "authorization") {
-            if (authorization !== undefined) return undefined;
-            authorization = value;
-          }
-          break;
-        case 14:
-          if (head.slice(at, colon).toLowerCase() === "content-length") {
-            if (contentLength !== undefined || !/^\d{1,15}$/.test(value)) return undefined;
-            contentLength = Number(value);
-            if (contentLength > deps.maxBodyBytes) return undefined;
-          }
-          break;
-        case 16:
-          if (head.slice(at, colon).toLowerCase() === "proxy-connection") return undefined;
-          break;
-        case 17:
-          if (head.slice(at, colon).toLowerCase() === "transfer-encoding") return undefined;
-          break;
+        case "expect":
+        case "upgrade":
+        case "proxy-connection":
+        case "transfer-encoding":
+          return undefined;
       }
       if (++count > 100) return undefined;
       at = eol + 2;

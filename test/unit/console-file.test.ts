@@ -29,22 +29,22 @@ const later = await outcome(dest.send(issue("d")));
 process.stderr.write(JSON.stringify({ kind: process.stdout.constructor.name, outcomes: [...first, later] }));
 `;
 
-function runWithStdout(fd: number): { kind: string; outcomes: string[] } {
-  const r = spawnSync(process.execPath, ["--input-type=module", "-e", SCRIPT], { stdio: ["ignore", fd, "pipe"], encoding: "utf8" });
-  expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stderr) as { kind: string; outcomes: string[] };
+/** Runs SCRIPT with stdout on `file`, opened with `flags`. */
+function runWithStdout(file: string, flags: "w" | "r"): { kind: string; outcomes: string[] } {
+  const fd = openSync(file, flags);
+  try {
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", SCRIPT], { stdio: ["ignore", fd, "pipe"], encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    return JSON.parse(r.stderr) as { kind: string; outcomes: string[] };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 describe("console destination to a file", () => {
   it("writes every Issue, in order, and reports each printed", () => {
     const file = path.join(dir, "out.jsonl");
-    const fd = openSync(file, "w");
-    let got: { kind: string; outcomes: string[] };
-    try {
-      got = runWithStdout(fd);
-    } finally {
-      closeSync(fd);
-    }
+    const got = runWithStdout(file, "w");
     expect(got.kind).toBe("SyncWriteStream");
     expect(got.outcomes).toEqual(["ok printed to stdout", "ok printed to stdout", "ok printed to stdout", "ok printed to stdout"]);
     const lines = readFileSync(file, "utf8").split("\n").filter((l) => l !== "");
@@ -55,13 +55,7 @@ describe("console destination to a file", () => {
     const file = path.join(dir, "read-only.jsonl");
     writeFileSync(file, "");
     // Opened for reading only: every write fails (EBADF).
-    const fd = openSync(file, "r");
-    let got: { kind: string; outcomes: string[] };
-    try {
-      got = runWithStdout(fd);
-    } finally {
-      closeSync(fd);
-    }
+    const got = runWithStdout(file, "r");
     expect(got.outcomes).toHaveLength(4);
     for (const o of got.outcomes) expect(o).toMatch(/^failed write_failed cannot write to stdout: .*EBADF/);
   });

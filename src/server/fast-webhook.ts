@@ -214,8 +214,13 @@ function utcDate(): string {
 
 /** One connection while it is the fast path's. */
 class Conn {
-  /** Bytes read and not yet used; always starts at a request's first byte. */
-  private buf: Buffer | undefined;
+  /**
+   * Bytes read and not yet used, always from a request's first byte. Kept
+   * as the chunks read and joined only when parsed or complete: a large
+   * body in many reads is copied once, not once per read.
+   */
+  private chunks: Buffer[] = [];
+  private size = 0;
   /** The parsed head of the request whose body is still arriving. */
   private pending: ParsedHead | undefined;
   /** A request is being handled: what arrives meanwhile waits (answers go in order). */
@@ -235,8 +240,11 @@ class Conn {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    this.buf = this.buf === undefined ? chunk : Buffer.concat([this.buf, chunk]);
+    this.chunks.push(chunk);
+    this.size += chunk.length;
     if (!this.busy) this.next();
+    // A client that keeps sending while its request is handled waits (TCP backpressure), as node:http makes it.
+    else if (this.size > this.fast.deps.maxBodyBytes + this.fast.deps.maxHeaderBytes) this.socket.pause();
   };
 
   private readonly onError = (): void => {
@@ -251,19 +259,24 @@ class Conn {
   };
 
   closeIfIdle(): void {
-    if (!this.busy && this.pending === undefined && this.buf === undefined) this.socket.destroy();
+    if (!this.busy && this.pending === undefined && this.size === 0) this.socket.destroy();
+  }
+
+  /** The unused bytes as one buffer. */
+  private joined(): Buffer {
+    if (this.chunks.length !== 1) this.chunks = [Buffer.concat(this.chunks, this.size)];
+    return this.chunks[0]!;
   }
 
   /** Takes the next request in the buffer, waits for more of it, or hands the connection over. */
   private next(): void {
-    const buf = this.buf;
-    if (buf === undefined) {
+    if (this.size === 0) {
       if (this.fast.isClosing) this.socket.destroy();
       else this.arm(this.fast.deps.http.keepAliveTimeout, () => this.socket.destroy());
       return;
     }
     if (this.pending === undefined) {
-      const head = this.fast.deps.enabled() ? this.fast.parse(buf) : undefined;
+      const head = this.fast.deps.enabled() ? this.fast.parse(this.joined()) : undefined;
       if (head === undefined) return this.handOff();
       this.pending = head;
       // The body may come in several reads; past the request timeout, node:http takes over (and applies its own).
@@ -271,10 +284,12 @@ class Conn {
     }
     const head = this.pending;
     const end = head.bodyStart + head.contentLength;
-    if (buf.length < end) return;
+    if (this.size < end) return;
+    const buf = this.joined();
     this.disarm();
     this.pending = undefined;
-    this.buf = buf.length > end ? buf.subarray(end) : undefined;
+    this.chunks = buf.length > end ? [buf.subarray(end)] : [];
+    this.size = buf.length - end;
     this.busy = true;
     let headers: Record<string, string> | undefined;
     const request: FastRequest = {
@@ -299,6 +314,7 @@ class Conn {
   private answer(a: WebhookAnswer): void {
     this.busy = false;
     if (this.gone) return;
+    if (this.socket.isPaused()) this.socket.resume();
     const close = this.fast.isClosing;
     const text = `${JSON.stringify(a.body)}\n`;
     let head = `HTTP/1.1 ${a.code} ${http.STATUS_CODES[a.code] ?? "Unknown"}\r\n`;
@@ -327,8 +343,9 @@ class Conn {
     s.off("error", this.onError);
     s.off("close", this.onClose);
     this.fast.forget(this);
-    if (this.buf !== undefined) s.unshift(this.buf);
-    this.buf = undefined;
+    if (this.size > 0) s.unshift(this.joined());
+    this.chunks = [];
+    this.size = 0;
     this.pending = undefined;
     this.fast.deps.http.emit("connection", s);
     s.resume();

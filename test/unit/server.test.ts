@@ -591,6 +591,22 @@ describe("webhook fast path", () => {
     expect(seen.count()).toBe(0);
   });
 
+  it("takes a large body that arrives in many reads", async () => {
+    const h = await start();
+    const seen = viaNodeHttp(h);
+    const fixture = JSON.parse(FIXTURE.toString()) as { alerts: unknown[] };
+    const big = Buffer.from(JSON.stringify({ ...fixture, alerts: Array.from({ length: 2_000 }, () => fixture.alerts[0]) }));
+    expect(big.length).toBeGreaterThan(1_000_000);
+    const request = Buffer.from(alertRequest(big));
+    const pieces: Buffer[] = [];
+    for (let i = 0; i < request.length; i += 65_536) pieces.push(request.subarray(i, i + 65_536));
+    const [answer] = await exchange(h.port, pieces, 1, 1);
+    expect(answer!.head).toMatch(/^HTTP\/1\.1 202 /);
+    expect(JSON.parse(answer!.body)).toMatchObject({ alerts: 2_000 });
+    expect(h.received[0]!.equals(big)).toBe(true);
+    expect(seen.count()).toBe(0);
+  });
+
   it("hands the connection to node:http at the first request it does not take, bytes and all", async () => {
     const h = await start({ auth: { bearerToken: "0123456789abcdef-secret" } });
     const seen = viaNodeHttp(h);

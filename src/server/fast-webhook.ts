@@ -168,7 +168,7 @@ export class FastWebhook {
     }
     if (contentLength === undefined || contentType === undefined || !host) return undefined;
     if (!deps.acceptsContentType(contentType) || !deps.authorized(authorization)) return undefined;
-    return { bodyStart: end + 4, contentLength, head, headerStart: this.requestLine.length };
+    return { bodyStart: end + 4, contentLength, head };
   }
 }
 
@@ -177,7 +177,6 @@ interface ParsedHead {
   readonly contentLength: number;
   /** The head as read (latin1), for the headers when they are asked for. */
   readonly head: string;
-  readonly headerStart: number;
 }
 
 /** Leading and trailing spaces and tabs (HTTP's optional whitespace), nothing else. */
@@ -190,9 +189,10 @@ function trimOws(s: string): string {
 }
 
 /** Headers as node:http's req.headers gives them: lower-case names, repeats joined with ", ". The head was checked by parse(). */
-function headersOf(head: string, from: number): Record<string, string> {
+function headersOf(head: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const line of head.slice(from).split("\r\n")) {
+  // The header lines follow the request line.
+  for (const line of head.slice(head.indexOf("\r\n") + 2).split("\r\n")) {
     const colon = line.indexOf(":");
     const k = line.slice(0, colon).toLowerCase();
     const v = trimOws(line.slice(colon + 1));
@@ -296,7 +296,7 @@ class Conn {
       body: buf.subarray(head.bodyStart, end),
       remote: this.socket.remoteAddress,
       get headers() {
-        return (headers ??= headersOf(head.head, head.headerStart));
+        return (headers ??= headersOf(head.head));
       },
     };
     let answered: Promise<WebhookAnswer>;

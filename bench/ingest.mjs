@@ -331,7 +331,7 @@ export async function run(opts = {}) {
 
 ${mdTable(headers, rows)}
 
-Medians of ${o.rounds} runs per target; non-2xx and errors are totals over all runs. "CPU µs/req" is the server process's user + system CPU time (all its threads: the event loop, kubecano's store writer thread, V8's helpers) over the warm-up, the run and (for kubecano) the deliveries finished after it, divided by the requests answered; "bare CPU / its CPU" is the throughput ratio the server would reach if each had a core of its own, and it moves much less than requests/s when other work shares the machine. Peak RSS is VmHWM from /proc at the end of the whole benchmark.
+Medians of ${o.rounds} runs per target; non-2xx and errors are totals over all runs. "CPU µs/req" is the server process's user + system CPU time (all its threads: the event loop, kubecano's checkpoint thread, V8's helpers) over the warm-up, the run and (for kubecano) the deliveries finished after it, divided by the requests answered; "bare CPU / its CPU" is the throughput ratio the server would reach if each had a core of its own, and it moves much less than requests/s when other work shares the machine. Peak RSS is VmHWM from /proc at the end of the whole benchmark.
 
 Per run, in the order they ran:
 

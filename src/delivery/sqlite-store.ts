@@ -6,7 +6,7 @@ import type { Issue } from "../core/issue.js";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import { Schedule } from "./schedule.js";
-import { configureConnection, SqliteWriter, writerThreadAvailable, type WriteOp } from "./sqlite-writer.js";
+import { checkpointThreadAvailable, configureConnection, SqliteWriter, type WriteOp } from "./sqlite-writer.js";
 import {
   BacklogFullError,
   dedupKey,
@@ -202,8 +202,7 @@ const HEARTBEAT_MS = 5_000;
 const SEEN_EXPIRY_SLACK_MS = 1_000;
 /**
  * Operator commands (another process) set this kv entry when they change
- * deliveries; the owner reloads its schedule when it changed. Not PRAGMA
- * data_version: the owner's own writer thread is another connection too.
+ * deliveries; the owner reloads its schedule when it changed.
  */
 const OPERATOR_MARK = { namespace: "@kubecano", key: "operator-change" } as const;
 const OWNER_STALE_MS = 30_000;
@@ -237,8 +236,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
   private closed = false;
   /**
    * Group commit: writes queued during one turn of the event loop are handed
-   * to the writer together (setImmediate) and committed in one transaction,
-   * on the writer's thread (see SqliteWriter), while this thread goes on.
+   * to the writer together (setImmediate) and committed in one transaction
+   * (see SqliteWriter, and its checkpoint thread for the fsyncs).
    * Accepts wait for that commit before they resolve (the 202 follows it);
    * delivery outcomes do not wait: losing one to a crash means a resend,
    * which the in-doubt check or at-least-once covers.
@@ -304,15 +303,31 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   /**
-   * The daemon's writes go through a worker thread with its own connection;
-   * an in-memory database (only this connection sees it) and operator
-   * commands write inline on this one.
+   * Writes are committed on this connection. The daemon's database file is
+   * checkpointed by a thread of the writer; an in-memory database has no
+   * WAL, and operator commands write too little to need one.
    */
   private startWriter(): void {
     const opts = this.opts;
-    // From TypeScript sources (the in-process unit tests) there is no compiled worker: inline on this connection.
-    const thread = opts.stateDir !== ":memory:" && opts.owner !== false && writerThreadAvailable();
-    this.writer = new SqliteWriter({ target: thread ? { file: path.join(opts.stateDir, DB_FILE), synchronous: opts.synchronous ?? "normal" } : { db: this.db }, statements: WRITES });
+    const daemon = opts.stateDir !== ":memory:" && opts.owner !== false;
+    // From TypeScript sources (the in-process unit tests) there is no compiled thread: this store checkpoints (checkWritable).
+    const thread = daemon && checkpointThreadAvailable();
+    // Durability full: the writer fsyncs the WAL after its commits off the event loop (see syncWal), not SQLite on it.
+    const syncWal = daemon && opts.synchronous === "full" ? path.join(opts.stateDir, `${DB_FILE}-wal`) : undefined;
+    if (syncWal !== undefined) this.db.pragma("synchronous = NORMAL");
+    this.writer = new SqliteWriter({
+      db: this.db,
+      statements: WRITES,
+      syncWal,
+      checkpoint: thread
+        ? {
+            file: path.join(opts.stateDir, DB_FILE),
+            synchronous: opts.synchronous ?? "normal",
+            onError: (e) =>
+              opts.log?.warn({ stateDir: opts.stateDir, err: e.message }, "the state directory's checkpoint thread stopped; checkpoints now run on the event loop, which delays webhook answers under load"),
+          }
+        : undefined,
+    });
   }
 
   static open(opts: SqliteStoreOptions): SqliteDeliveryStore {
@@ -595,11 +610,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
     try {
       writeFileSync(probe, String(this.now()));
       rmSync(probe, { force: true });
-      const broken = this.writer.failure;
-      if (broken !== undefined) throw broken;
-      // Folds the WAL into the database: on the writer's thread when there is one, so the event loop does not wait for it.
-      if (this.writer.threaded) this.enqueue([["@checkpoint", []]]);
-      else this.db.pragma("wal_checkpoint(PASSIVE)");
+      // Folds the WAL into the database: the checkpoint thread does after every commit.
+      if (!this.writer.checkpointsInBackground) this.db.pragma("wal_checkpoint(PASSIVE)");
       this.unavailable = undefined;
     } catch (e) {
       this.unavailable = `the state directory ${this.dir} is not writable: ${sqliteMessage(e)}`;
@@ -737,11 +749,10 @@ export class SqliteDeliveryStore implements DeliveryStore {
     this.writer.send();
   }
 
-  /** Commits everything queued and waits for it (reads that must see it, tests, shutdown). */
+  /** Commits everything queued now (reads that must see it, tests, shutdown). */
   flush(): void {
     if (this.closed) return;
     this.send();
-    this.writer.flushSync();
   }
 
   /** Picks up changes made by another process (operator commands). Called by the engine's poll, not per take. */
@@ -877,7 +888,6 @@ export class SqliteDeliveryStore implements DeliveryStore {
    */
   prune(): void {
     // What was finished before is on disk, so the walk sees it (one finished later is looked at again: release1).
-    // With nothing at the writer thread, this connection's transactions never wait for its lock (SQLite's busy wait sleeps the event loop).
     this.flush();
     this.pruneHeld();
     while (this.pruneStep());
@@ -886,10 +896,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
   /**
    * The maintenance timer's prune: one chunk per turn of the event loop, so
    * a backlog to delete (after a long stop) does not hold up webhooks. Each
-   * chunk runs when the writer thread has just committed everything queued
-   * before it and is idle (whenWriterIdle), instead of blocking the event
-   * loop until it is (flushSync), which under load cost a commit's wait
-   * every few seconds.
+   * chunk runs right after the commit of everything queued before it
+   * (afterCommit), so the walk sees what was finished.
    */
   private pruneInSteps(): void {
     if (this.pruning) return;
@@ -900,26 +908,25 @@ export class SqliteDeliveryStore implements DeliveryStore {
         return;
       }
       if (first) this.pruneHeld();
-      if (this.pruneStep()) this.whenWriterIdle(() => step(false));
+      if (this.pruneStep()) this.afterCommit(() => step(false));
       else this.pruning = false;
     };
-    this.whenWriterIdle(() => step(true));
+    this.afterCommit(() => step(true));
   }
 
   /**
-   * Runs `fn` once everything queued so far is committed, at a moment when
-   * nothing is at the writer thread (its answer is being handled, and the
-   * next batch goes only after). Not at all when the commit failed: the
-   * directory's trouble is reported elsewhere (checkWritable, the accepts).
+   * Runs `fn` once everything queued so far is committed. Not at all when
+   * the commit failed: the directory's trouble is reported elsewhere
+   * (checkWritable, the accepts).
    */
-  private whenWriterIdle(fn: () => void): void {
+  private afterCommit(fn: () => void): void {
     this.enqueue([], (err) => {
       if (err === undefined) fn();
       else this.pruning = false;
     });
   }
 
-  /** Expired dead letters, kept Issues due for another look, kv, carried dedup keys. Call with nothing at the writer thread. */
+  /** Expired dead letters, kept Issues due for another look, kv, carried dedup keys. Call with nothing queued (flush or afterCommit). */
   private pruneHeld(): void {
     const now = this.now();
     const window = this.opts.dedupWindowMs ?? 0;
@@ -955,7 +962,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
     }
   }
 
-  /** One chunk of the walk over Issues past the cutoff; true when there may be more. Call with nothing at the writer thread. */
+  /** One chunk of the walk over Issues past the cutoff; true when there may be more. Call with nothing queued (flush or afterCommit). */
   private pruneStep(): boolean {
     const now = this.now();
     const doneCutoff = now - this.retention();

@@ -1,60 +1,52 @@
-import { existsSync } from "node:fs";
+import { existsSync, fsync, fsyncSync, openSync, closeSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
-import Database from "better-sqlite3";
+import { Worker } from "node:worker_threads";
+import type Database from "better-sqlite3";
 
-/**
- * One write: a named prepared statement and its parameters, or
- * `["@checkpoint", []]` (a passive WAL checkpoint after the commit).
- */
+/** One write: a named prepared statement and its parameters. */
 export type WriteOp = readonly [statement: string, params: readonly unknown[]];
 
 export interface WriterOptions {
-  /**
-   * The database: a file, written by a worker thread with its own
-   * connection (needs the compiled worker: see writerThreadAvailable), or an
-   * open connection, written inline at send() (":memory:" databases, which
-   * another connection cannot see, and runs from TypeScript sources).
-   */
-  readonly target: { readonly file: string; readonly synchronous: "normal" | "full" } | { readonly db: Database.Database };
+  /** The connection written on (the store's own). */
+  readonly db: Database.Database;
   /** The statements ops may name, by name. */
   readonly statements: Readonly<Record<string, string>>;
+  /**
+   * Checkpoint the WAL of this database file on a thread of its own (see
+   * sqlite-checkpointer.ts). Without it, or when the thread cannot run, the
+   * caller checkpoints (PRAGMA wal_checkpoint) and SQLite's automatic
+   * checkpoint after a commit does the rest.
+   */
+  readonly checkpoint?: {
+    readonly file: string;
+    readonly synchronous: "normal" | "full";
+    /**
+     * Called once if the thread fails. Writes go on; checkpoints then run
+     * on the connection's own thread, with their fsyncs.
+     */
+    readonly onError?: (e: Error) => void;
+  };
+  /**
+   * The database's WAL file, for durability `full`: after each commit it is
+   * fsynced on libuv's thread pool, and the commit's callbacks run once
+   * that is done. Commits made while one fsync runs share the next. The
+   * connection itself then runs with synchronous=NORMAL (SQLite's FULL
+   * would fsync on the event loop); together they make SQLite's FULL: the
+   * WAL synced after every commit.
+   */
+  readonly syncWal?: string;
 }
 
-/** A failed commit, as the worker reports it (SQLite's code kept for messages). */
-export class WriteError extends Error {
-  readonly code: string | undefined;
-  constructor(message: string, code: string | undefined) {
-    super(message);
-    this.name = "WriteError";
-    this.code = code;
-  }
-}
-
-/**
- * Ops flattened: statement name, parameter count, parameters, and so on. One
- * flat array is much cheaper to copy to the worker than an array per op.
- */
-interface Batch {
-  readonly id: number;
-  readonly ops: readonly unknown[];
-}
-
-interface Result {
-  readonly id: number;
-  readonly error?: { readonly message: string; readonly code?: string | undefined } | undefined;
-}
-
-/** Connection settings shared by the store's own connection and the writer's. */
+/** Connection settings of every connection to the state database. */
 export function configureConnection(db: Database.Database, synchronous: "normal" | "full"): void {
   db.pragma("journal_mode = WAL");
   db.pragma(`synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`);
   db.pragma("busy_timeout = 5000");
-  // Checkpoint every ~40 MB of WAL instead of SQLite's 4 MB: fewer
-  // checkpoints cost less CPU per alert (a page rewritten many times is
-  // copied once). Durability is unchanged (commits are in the WAL either
-  // way); the store's maintenance timer still checkpoints every few seconds,
-  // so the WAL only grows this far under sustained load.
+  // SQLite's automatic checkpoint runs after a commit, on the committing
+  // connection, once the WAL holds this many pages (~40 MB; SQLite's own
+  // default is 4 MB). With the checkpoint thread running, it only copies
+  // what the thread has not yet, and lets the next commit rewind the WAL
+  // (see sqlite-checkpointer.ts); without it, it is what bounds the WAL.
   db.pragma("wal_autocheckpoint = 10000");
   // A WAL file keeps its largest size unless told otherwise: once a
   // checkpoint has reset it, cut it back to 8 MB after a storm.
@@ -62,98 +54,10 @@ export function configureConnection(db: Database.Database, synchronous: "normal"
   db.pragma("foreign_keys = OFF");
 }
 
-/**
- * Runs batches of writes on one connection: everything handed over at once
- * is committed in one transaction (group commit). If that transaction fails
- * and it held several batches, each is tried again on its own, so one bad
- * batch does not fail the others. Used by the worker thread and inline.
- */
-export class WriterCore {
-  private readonly stmts = new Map<string, Database.Statement>();
-  private readonly runAll: Database.Transaction<(batches: readonly Batch[]) => void>;
-
-  /** Opens `file` with the store's settings; closing the core closes it. */
-  static open(file: string, synchronous: "normal" | "full", statements: Readonly<Record<string, string>>): WriterCore {
-    const db = new Database(file);
-    try {
-      configureConnection(db, synchronous);
-      return new WriterCore(db, statements, true);
-    } catch (e) {
-      db.close();
-      throw e;
-    }
-  }
-
-  constructor(
-    private readonly db: Database.Database,
-    statements: Readonly<Record<string, string>>,
-    private readonly owned = false,
-  ) {
-    for (const [name, sql] of Object.entries(statements)) this.stmts.set(name, this.db.prepare(sql));
-    this.runAll = this.db.transaction((batches: readonly Batch[]) => {
-      for (const b of batches) {
-        const ops = b.ops;
-        for (let i = 0; i < ops.length; ) {
-          const name = ops[i] as string;
-          const count = ops[i + 1] as number;
-          if (name !== "@checkpoint") this.run(name, ops.slice(i + 2, i + 2 + count));
-          i += 2 + count;
-        }
-      }
-    });
-  }
-
-  /** Commits the batches; one result per batch, in order. */
-  commit(batches: readonly Batch[]): Result[] {
-    let checkpoint = false;
-    for (const b of batches) if (b.ops.includes("@checkpoint")) checkpoint = true;
-    let results: Result[];
-    try {
-      this.runAll.immediate(batches);
-      results = batches.map((b) => ({ id: b.id }));
-    } catch (e) {
-      if (batches.length === 1) results = [{ id: batches[0]!.id, error: describe(e) }];
-      else {
-        results = batches.map((b) => {
-          try {
-            this.runAll.immediate([b]);
-            return { id: b.id };
-          } catch (e2) {
-            return { id: b.id, error: describe(e2) };
-          }
-        });
-      }
-    }
-    if (checkpoint) {
-      try {
-        this.db.pragma("wal_checkpoint(PASSIVE)");
-      } catch {
-        // The next write reports a directory that cannot be written.
-      }
-    }
-    return results;
-  }
-
-  close(): void {
-    if (this.owned) this.db.close();
-  }
-
-  private run(name: string, params: readonly unknown[]): void {
-    const stmt = this.stmts.get(name);
-    if (stmt === undefined) throw new Error(`unknown statement ${name}`);
-    stmt.run(...params);
-  }
-}
-
-function describe(e: unknown): { message: string; code?: string | undefined } {
-  const code = (e as { code?: unknown }).code;
-  return { message: e instanceof Error ? e.message : String(e), code: typeof code === "string" ? code : undefined };
-}
-
-/** The compiled worker entry next to this module; absent when running from TypeScript sources (tests). */
-const WORKER_URL = new URL("./sqlite-writer-worker.js", import.meta.url);
-export function writerThreadAvailable(): boolean {
-  return import.meta.url.endsWith(".js") && existsSync(fileURLToPath(WORKER_URL));
+/** The compiled checkpoint thread next to this module; absent when running from TypeScript sources (tests). */
+const CHECKPOINTER_URL = new URL("./sqlite-checkpointer.js", import.meta.url);
+export function checkpointThreadAvailable(): boolean {
+  return import.meta.url.endsWith(".js") && existsSync(fileURLToPath(CHECKPOINTER_URL));
 }
 
 /**
@@ -176,204 +80,204 @@ function workerExecArgv(): string[] {
 }
 
 /**
- * Starts the writer thread with the process's Node flags, or with none when
- * Node refuses some of them in a worker (`node --max-semi-space-size=64`,
- * per-process V8 heap flags): the writer needs none of them.
+ * Starts the checkpoint thread with the process's Node flags, or with none
+ * when Node refuses some of them in a worker (`node --max-semi-space-size=64`,
+ * per-process V8 heap flags): the thread needs none of them.
  */
-function startWorker(init: WorkerInit): Worker {
-  const options = { workerData: init, transferList: [init.port] };
+function startWorker(url: URL, workerData: unknown): Worker {
   try {
-    return new Worker(WORKER_URL, { ...options, execArgv: workerExecArgv() });
+    return new Worker(url, { workerData, execArgv: workerExecArgv() });
   } catch (e) {
     if ((e as { code?: unknown }).code !== "ERR_WORKER_INVALID_EXEC_ARGV") throw e;
-    return new Worker(WORKER_URL, { ...options, execArgv: [] });
+    return new Worker(url, { workerData, execArgv: [] });
   }
 }
 
-/** What the worker is started with. */
-export interface WorkerInit {
+/** Slots of the Int32Array over the SharedArrayBuffer the writer shares with its checkpoint thread. */
+export const SIGNAL = {
+  /** Commits so far (the checkpoint thread sleeps until it changes). */
+  commits: 0,
+  /** Set to 1 when the writer closes: the checkpoint thread ends. */
+  stop: 1,
+} as const;
+
+/** The least time between two checkpoint passes (each ends with two fsyncs). */
+export const CHECKPOINT_PAUSE_MS = 25;
+
+/** What the checkpoint thread is started with. */
+export interface CheckpointerInit {
   readonly file: string;
   readonly synchronous: "normal" | "full";
-  readonly statements: Readonly<Record<string, string>>;
-  readonly port: MessagePort;
-  /** [0]: the id of the last batch the worker finished (for flushSync). */
-  readonly done: SharedArrayBuffer;
+  /** See SIGNAL. */
+  readonly signal: SharedArrayBuffer;
 }
 
 /**
- * The store's writer. Writes are queued with submit() and handed over with
- * send() (the store calls it once per event-loop turn), each send one batch;
- * a batch's callbacks run once its commit is known, in submit order. In
- * thread mode the commit happens on a worker thread, so the event loop goes
- * on serving webhooks meanwhile, and batches handed over while the worker
- * was busy are committed together. flushSync() waits (blocking) for
- * everything submitted so far: for reads that must see it, and shutdown.
+ * The store's writer. Writes are queued with submit() and committed with
+ * send(), which the store calls once per event-loop turn: everything queued
+ * in a turn is one transaction (group commit), on the store's connection,
+ * and the callbacks run right after it, in submit order.
+ *
+ * A commit only appends to the WAL (no fsync with synchronous=NORMAL). The
+ * fsyncs are the checkpoint's, which runs on a thread of its own so that
+ * neither the event loop nor the commits wait for them. An earlier design
+ * committed on a worker thread instead: on two cores, the hand-off there
+ * and back (a structured clone, two thread wake-ups, and the answers
+ * waiting for the event loop) cost the webhook more than the commit itself,
+ * and that thread still waited for the checkpoints (100-300 ms every few
+ * seconds under load, with every accept behind them).
  */
 export class SqliteWriter {
-  private queue: unknown[] = [];
+  private queue: WriteOp[] = [];
   private callbacks: ((err: unknown) => void)[] = [];
-  /** Batches cut by send() and not yet handed to the worker (one message in flight at a time). */
-  private ready: Batch[] = [];
-  /** Callbacks of batches not yet answered, by batch id. */
-  private readonly waiting = new Map<number, ((err: unknown) => void)[]>();
-  /** Whether a message is at the worker and not yet answered. */
-  private inFlight = false;
-  /** The last batch id handed to the worker. */
-  private posted = 0;
-  private nextId = 1;
   private closed = false;
-  private readonly core: WriterCore | undefined;
-  private readonly worker: Worker | undefined;
-  private readonly port: MessagePort | undefined;
-  private readonly done: Int32Array | undefined;
-  /** Set when the worker died: every later write fails with it. */
-  private broken: Error | undefined;
+  private readonly stmts = new Map<string, Database.Statement>();
+  private readonly runAll: Database.Transaction<(ops: readonly WriteOp[]) => void>;
+  /** See SIGNAL; undefined without a checkpoint thread. */
+  private readonly signal: Int32Array | undefined;
+  private readonly checkpointer: Worker | undefined;
+  /** Set when the checkpoint thread failed or ended before close(). */
+  private checkpointerBroken: Error | undefined;
+  private readonly syncWal: string | undefined;
+  /** The WAL file, opened at the first commit that syncs it. */
+  private walFd: number | undefined;
+  /** Callbacks of commits waiting for the next fsync, and whether one runs. */
+  private unsynced: ((err: unknown) => void)[] = [];
+  private syncing = false;
 
   constructor(opts: WriterOptions) {
-    const t = opts.target;
-    if ("db" in t) {
-      this.core = new WriterCore(t.db, opts.statements);
+    const db = opts.db;
+    this.syncWal = opts.syncWal;
+    for (const [name, sql] of Object.entries(opts.statements)) this.stmts.set(name, db.prepare(sql));
+    this.runAll = db.transaction((ops: readonly WriteOp[]) => {
+      for (const [name, params] of ops) {
+        const stmt = this.stmts.get(name);
+        if (stmt === undefined) throw new Error(`unknown statement ${name}`);
+        stmt.run(...params);
+      }
+    });
+    const c = opts.checkpoint;
+    if (c === undefined) return;
+    const signal = new SharedArrayBuffer(4 * Object.keys(SIGNAL).length);
+    this.signal = new Int32Array(signal);
+    const init: CheckpointerInit = { file: c.file, synchronous: c.synchronous, signal };
+    const failed = (e: Error): void => {
+      if (this.checkpointerBroken !== undefined || this.closed) return;
+      this.checkpointerBroken = e;
+      c.onError?.(e);
+    };
+    try {
+      this.checkpointer = startWorker(CHECKPOINTER_URL, init);
+    } catch (e) {
+      failed(e instanceof Error ? e : new Error(String(e)));
       return;
     }
-    const channel = new MessageChannel();
-    const done = new SharedArrayBuffer(4);
-    this.done = new Int32Array(done);
-    this.port = channel.port1;
-    const init: WorkerInit = { file: t.file, synchronous: t.synchronous, statements: opts.statements, port: channel.port2, done };
-    this.worker = startWorker(init);
-    // Neither keeps the process alive: the store's owner decides when it ends (close()).
-    this.worker.unref();
-    this.port.on("message", (r: readonly Result[]) => this.settle(r));
-    this.port.unref();
-    this.worker.on("error", (e) => this.fail(e));
-    this.worker.on("exit", (code) => {
-      if (!this.closed) this.fail(new Error(`the state directory's writer thread exited (code ${code})`));
-    });
+    // It never keeps the process alive: the store's owner decides when it ends (close()).
+    this.checkpointer.unref();
+    this.checkpointer.on("error", failed);
+    this.checkpointer.on("exit", (code) => failed(new Error(`the state directory's checkpoint thread exited (code ${code})`)));
   }
 
   /** Queues writes for the next send(); `done` runs after they are committed (or failed). */
   submit(ops: readonly WriteOp[], done?: (err: unknown) => void): void {
-    const q = this.queue;
-    for (const op of ops) {
-      const params = op[1];
-      q.push(op[0], params.length);
-      for (let i = 0; i < params.length; i++) q.push(params[i]);
-    }
+    for (const op of ops) this.queue.push(op);
     if (done !== undefined) this.callbacks.push(done);
   }
 
-  /** Whether commits run on a worker thread. */
-  get threaded(): boolean {
-    return this.worker !== undefined;
-  }
-
-  /** Why writes fail, when the writer thread died (every later write fails with it). */
-  get failure(): Error | undefined {
-    return this.broken;
-  }
-
   /**
-   * Makes what is queued one batch and hands it over. While the worker still
-   * commits an earlier message, batches wait and go together when it
-   * answers (committed in one transaction, each failing alone): under load
-   * there are fewer, larger messages and transactions instead of one per
-   * event-loop turn.
+   * Whether a thread checkpoints the WAL after commits: when not, the
+   * caller asks for checkpoints now and then.
    */
+  get checkpointsInBackground(): boolean {
+    return this.checkpointer !== undefined && this.checkpointerBroken === undefined;
+  }
+
+  /** Commits what is queued as one transaction, then runs its callbacks with the outcome. */
   send(): void {
-    if (this.queue.length > 0 || this.callbacks.length > 0) {
-      const batch: Batch = { id: this.nextId++, ops: this.queue };
-      const callbacks = this.callbacks;
-      this.queue = [];
-      this.callbacks = [];
-      if (this.closed || this.broken !== undefined) {
-        const err = this.broken ?? new Error("the store is closed");
-        for (const cb of callbacks) cb(err);
-        return;
-      }
-      if (this.core !== undefined) {
-        const [r] = this.core.commit([batch]);
-        const err = toError(r?.error);
-        for (const cb of callbacks) cb(err);
-        return;
-      }
-      this.waiting.set(batch.id, callbacks);
-      this.ready.push(batch);
-    }
-    if (!this.inFlight) this.post();
-  }
-
-  private post(): void {
-    if (this.ready.length === 0 || this.broken !== undefined) return;
-    const batches = this.ready;
-    this.ready = [];
-    // Waiting for an answer keeps the process alive; an idle writer does not.
-    this.port!.ref();
-    this.inFlight = true;
-    this.posted = batches[batches.length - 1]!.id;
-    this.port!.postMessage(batches);
-  }
-
-  /**
-   * Sends what is queued and blocks until every batch so far is committed,
-   * running their callbacks. Milliseconds at most: the worker only ever runs
-   * short transactions.
-   */
-  flushSync(): void {
-    this.send();
-    if (this.worker === undefined) return;
-    const deadline = Date.now() + 30_000;
-    while (this.waiting.size > 0 && this.broken === undefined) {
-      const last = this.posted;
-      while (Atomics.load(this.done!, 0) < last && this.broken === undefined) {
-        if (Date.now() > deadline) {
-          this.fail(new Error("the state directory's writer thread did not answer within 30 s"));
-          return;
+    if (this.queue.length === 0 && this.callbacks.length === 0) return;
+    const ops = this.queue;
+    const callbacks = this.callbacks;
+    this.queue = [];
+    this.callbacks = [];
+    let err: unknown;
+    if (this.closed) err = new Error("the store is closed");
+    else if (ops.length > 0) {
+      try {
+        this.runAll.immediate(ops);
+        if (this.signal !== undefined) {
+          Atomics.add(this.signal, SIGNAL.commits, 1);
+          Atomics.notify(this.signal, SIGNAL.commits);
         }
-        Atomics.wait(this.done!, 0, Atomics.load(this.done!, 0), 1_000);
+      } catch (e) {
+        err = e;
       }
-      // Answers are posted before the worker publishes the id: read them now (settling posts what waited).
-      for (let m = receiveMessageOnPort(this.port!); m !== undefined; m = receiveMessageOnPort(this.port!)) this.settle(m.message as readonly Result[]);
     }
+    if (err === undefined && this.syncWal !== undefined && (ops.length > 0 || this.syncing)) {
+      // In commit order: callbacks without writes wait behind an fsync that runs.
+      for (const cb of callbacks) this.unsynced.push(cb);
+      if (!this.syncing) this.sync();
+      return;
+    }
+    for (const cb of callbacks) cb(err);
+  }
+
+  private closeWal(): void {
+    if (this.walFd === undefined) return;
+    try {
+      closeSync(this.walFd);
+    } catch {
+      // Nothing left to lose: every commit was synced or failed.
+    }
+    this.walFd = undefined;
+  }
+
+  /** fsyncs the WAL on the thread pool, then runs the callbacks of every commit before it started. */
+  private sync(): void {
+    const callbacks = this.unsynced;
+    this.unsynced = [];
+    let fd: number;
+    try {
+      fd = this.walFd ??= openSync(this.syncWal!, "r");
+    } catch (e) {
+      for (const cb of callbacks) cb(e);
+      return;
+    }
+    this.syncing = true;
+    fsync(fd, (e) => {
+      this.syncing = false;
+      for (const cb of callbacks) cb(e ?? undefined);
+      if (this.closed) this.closeWal();
+      else if (this.unsynced.length > 0) this.sync();
+    });
   }
 
   /**
-   * Commits what is queued, then lets the worker close its connection and
-   * end (closing the port tells it); nothing waits for that, since
+   * Commits what is queued, then lets the checkpoint thread close its
+   * connection and end (SIGNAL.stop); nothing waits for that, since
    * everything is committed by then.
    */
   close(): void {
     if (this.closed) return;
-    this.flushSync();
+    this.send();
     this.closed = true;
-    this.core?.close();
-    this.port?.close();
-  }
-
-  private settle(results: readonly Result[]): void {
-    this.inFlight = false;
-    for (const r of results) {
-      const callbacks = this.waiting.get(r.id);
-      if (callbacks === undefined) continue;
-      this.waiting.delete(r.id);
-      const err = toError(r.error);
+    if (this.walFd !== undefined) {
+      // What waits for the fsync in flight (or the next) is synced here, at once.
+      let err: unknown;
+      try {
+        fsyncSync(this.walFd);
+      } catch (e) {
+        err = e;
+      }
+      const callbacks = this.unsynced;
+      this.unsynced = [];
       for (const cb of callbacks) cb(err);
+      // An fsync in flight still uses the descriptor: it closes it when it ends.
+      if (!this.syncing) this.closeWal();
     }
-    if (this.ready.length > 0) this.post();
-    else if (!this.inFlight) this.port!.unref();
+    if (this.signal !== undefined) {
+      Atomics.store(this.signal, SIGNAL.stop, 1);
+      Atomics.notify(this.signal, SIGNAL.stop);
+      Atomics.notify(this.signal, SIGNAL.commits);
+    }
   }
-
-  private fail(e: Error): void {
-    if (this.broken !== undefined) return;
-    this.broken = e;
-    const waiting = [...this.waiting.values()];
-    this.waiting.clear();
-    this.ready = [];
-    this.inFlight = false;
-    this.port?.unref();
-    for (const callbacks of waiting) for (const cb of callbacks) cb(e);
-  }
-}
-
-function toError(e: Result["error"]): WriteError | undefined {
-  return e === undefined ? undefined : new WriteError(e.message, e.code);
 }

@@ -193,6 +193,27 @@ describe("SqliteDeliveryStore: restarts", () => {
     expect(b.recent(10).map((r) => r.issue.id)).toHaveLength(4);
   });
 
+  it("with durability full, an accept resolves only after the WAL's fsync (later than its commit) and its Issue is there after a reopen", async () => {
+    const dir = stateDir();
+    const a = open({ stateDir: dir, now: () => T0, synchronous: "full" });
+    const x = issue("fp-full");
+    let resolved = false;
+    const accepted = a.accept([{ issue: x, destinations: ["slack"] }]).then((r) => {
+      resolved = true;
+      return r;
+    });
+    // The commit runs at the end of this turn; the answer waits for the fsync on the thread pool after it.
+    await new Promise((r) => setImmediate(r));
+    const committed = new Database(path.join(dir, DB_FILE), { readonly: true });
+    expect((committed.prepare("SELECT count(*) AS c FROM issues").get() as { c: number }).c).toBe(1);
+    committed.close();
+    expect(resolved).toBe(false);
+    expect(await accepted).toMatchObject({ issues: 1, deliveries: 1 });
+    a.close();
+    const b = open({ stateDir: dir, now: () => T0 + 1 });
+    expect(mustTake(b, "slack", T0 + 1).issue).toEqual(x);
+  });
+
   it("an attempt recorded and never finished (the process was killed) comes back in doubt; others do not", async () => {
     const dir = stateDir();
     const inDoubt = issue("fp-a");

@@ -1,12 +1,12 @@
 /**
- * The durable store's writer, in both modes: "thread" (the built worker in
- * dist/, what `kubecano listen` runs) and "inline" (on the caller's thread).
- * A callback runs only once its writes are committed and readable from
- * another connection; a failing batch fails alone; flushSync and close
- * leave nothing behind.
+ * The durable store's writer, from the build in dist/ (what `kubecano
+ * listen` runs, with its compiled checkpoint thread): a callback runs only
+ * once its writes are committed and readable from another connection; a
+ * failing batch fails alone; the checkpoint thread folds the WAL into the
+ * database file; durability `full` runs callbacks only after the WAL's fsync.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -15,33 +15,60 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as WriterModule from "../../src/delivery/sqlite-writer.js";
 import { assertBuilt, REPO_ROOT } from "../helpers/cli.js";
 
+const BUILT_WRITER = path.join(REPO_ROOT, "dist/delivery/sqlite-writer.js");
 let dir: string;
 let built: typeof WriterModule;
 beforeAll(async () => {
   assertBuilt();
-  built = (await import(pathToFileURL(path.join(REPO_ROOT, "dist/delivery/sqlite-writer.js")).href)) as typeof WriterModule;
+  built = (await import(pathToFileURL(BUILT_WRITER).href)) as typeof WriterModule;
   dir = mkdtempSync(path.join(os.tmpdir(), "kubecano-writer-"));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 let k = 0;
-function database(): { file: string; db: Database.Database; count: () => number } {
+/** A WAL database with table t; `db` is the connection the writer writes on (configured as the store's). */
+function database(): { file: string; db: Database.Database; reader: Database.Database; count: () => number } {
   const file = path.join(dir, `w${++k}.db`);
   const db = new Database(file);
-  db.pragma("journal_mode = WAL");
+  built.configureConnection(db, "normal");
   db.exec("CREATE TABLE t (n INTEGER PRIMARY KEY, body TEXT NOT NULL)");
-  return { file, db, count: () => (db.prepare("SELECT count(*) AS c FROM t").get() as { c: number }).c };
+  const reader = new Database(file);
+  return { file, db, reader, count: () => (reader.prepare("SELECT count(*) AS c FROM t").get() as { c: number }).c };
 }
 
 const STATEMENTS = { ins: "INSERT INTO t (n, body) VALUES (?, ?)" };
 
-describe.each(["thread", "inline"] as const)("SqliteWriter (%s)", (mode) => {
-  const open = (file: string): WriterModule.SqliteWriter =>
-    new built.SqliteWriter({ target: mode === "thread" ? { file, synchronous: "normal" } : { db: new Database(file) }, statements: STATEMENTS });
+/** Rows in the database file alone, as if the WAL were lost: what checkpoints have folded in. */
+function rowsInMainFile(file: string): number {
+  const copy = path.join(dir, `copy${++k}.db`);
+  copyFileSync(file, copy);
+  const db = new Database(copy, { readonly: true });
+  try {
+    return (db.prepare("SELECT count(*) AS c FROM t").get() as { c: number }).c;
+  } catch {
+    // The table itself is not in the file yet.
+    return 0;
+  } finally {
+    db.close();
+    rmSync(copy, { force: true });
+  }
+}
+
+async function eventually(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe.each(["with its checkpoint thread", "without a checkpoint thread"] as const)("SqliteWriter (%s)", (mode) => {
+  const open = (file: string, db: Database.Database): WriterModule.SqliteWriter =>
+    new built.SqliteWriter({ db, statements: STATEMENTS, checkpoint: mode === "with its checkpoint thread" ? { file, synchronous: "normal" } : undefined });
 
   it("runs a callback only after its writes are committed, in order", async () => {
-    const { file, count } = database();
-    const w = open(file);
+    const { file, db, count } = database();
+    const w = open(file, db);
     const seen: number[] = [];
     const all: Promise<void>[] = [];
     for (let turn = 0; turn < 50; turn++) {
@@ -59,6 +86,8 @@ describe.each(["thread", "inline"] as const)("SqliteWriter (%s)", (mode) => {
           ),
         );
       }
+      // Nothing is written before send().
+      expect(count()).toBe(turn * 10);
       w.send();
       if (turn % 7 === 0) await new Promise((r) => setImmediate(r));
     }
@@ -68,24 +97,20 @@ describe.each(["thread", "inline"] as const)("SqliteWriter (%s)", (mode) => {
     w.close();
   });
 
-  it("flushSync commits everything submitted and runs its callbacks before returning", async () => {
-    const { file, count } = database();
-    const w = open(file);
+  it("commits everything submitted in one send and runs its callbacks before returning", () => {
+    const { file, db, count } = database();
+    const w = open(file, db);
     let called = 0;
-    for (let n = 1; n <= 100; n++) {
-      w.submit([["ins", [n, "x"]]], () => called++);
-      if (n % 10 === 0) w.send();
-    }
-    w.submit([["ins", [101, "unsent"]]]);
-    w.flushSync();
+    for (let n = 1; n <= 100; n++) w.submit([["ins", [n, "x"]]], () => called++);
+    w.send();
     expect(called).toBe(100);
-    expect(count()).toBe(101);
+    expect(count()).toBe(100);
     w.close();
   });
 
-  it("fails a bad batch alone, even when it was committed together with others", async () => {
-    const { file, count } = database();
-    const w = open(file);
+  it("fails a bad batch alone, with SQLite's code, and leaves nothing of it behind", async () => {
+    const { file, db, count } = database();
+    const w = open(file, db);
     const outcome = (ops: WriterModule.WriteOp[]): Promise<unknown> =>
       new Promise((resolve) => {
         w.submit(ops, resolve);
@@ -102,53 +127,131 @@ describe.each(["thread", "inline"] as const)("SqliteWriter (%s)", (mode) => {
     w.close();
   });
 
-  it("close commits what is still queued", async () => {
-    const { file, count } = database();
-    const w = open(file);
+  it("close commits what is still queued, and refuses what comes after", async () => {
+    const { file, db, count } = database();
+    const w = open(file, db);
     w.submit([["ins", [1, "queued, never sent"]]]);
     w.close();
     expect(count()).toBe(1);
+    const late = await new Promise((resolve) => {
+      w.submit([["ins", [2, "after close"]]], resolve);
+      w.send();
+    });
+    expect(String(late)).toMatch(/closed/);
+    expect(count()).toBe(1);
   });
 
-  it("refuses every batch with the reason when the database cannot be opened, and keeps running", async () => {
-    const missing = path.join(dir, "no-such-dir", "x.db");
-    let w: WriterModule.SqliteWriter | undefined;
-    let err: unknown;
-    try {
-      w = open(missing);
-      err = await new Promise((resolve) => {
-        w!.submit([["ins", [1, "x"]]], resolve);
-        w!.send();
-      });
-      // Later batches get the same answer: nothing is silently dropped.
-      const again = await new Promise((resolve) => {
-        w!.submit([["ins", [2, "y"]]], resolve);
-        w!.send();
-      });
-      expect(String(again)).toBe(String(err));
-    } catch (e) {
-      // Inline, the connection is opened on the caller's thread: the failure is thrown there.
-      err = e;
+  it(mode === "with its checkpoint thread" ? "folds committed writes into the database file by itself" : "leaves the WAL to SQLite's automatic checkpoint (the control case)", async () => {
+    const { file, db } = database();
+    const w = open(file, db);
+    expect(w.checkpointsInBackground).toBe(mode === "with its checkpoint thread");
+    for (let n = 1; n <= 300; n++) {
+      w.submit([["ins", [n, "x".repeat(500)]]]);
+      if (n % 30 === 0) w.send();
     }
-    expect(String(err)).toMatch(/directory does not exist|unable to open|cannot open/i);
-    w?.close();
+    if (mode === "with its checkpoint thread") await eventually(() => rowsInMainFile(file) === 300, "the checkpoint thread");
+    else {
+      // Far below the 10,000 pages of wal_autocheckpoint: nothing folds them in.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(rowsInMainFile(file)).toBe(0);
+    }
+    w.close();
   });
 });
 
-describe("SqliteWriter's thread", () => {
+describe("SqliteWriter's checkpoint thread", () => {
   it("starts when the process runs with Node flags that Node refuses in a worker", () => {
     const { file, count } = database();
     const script = [
-      `import { SqliteWriter } from ${JSON.stringify(pathToFileURL(path.join(REPO_ROOT, "dist/delivery/sqlite-writer.js")).href)};`,
-      `const w = new SqliteWriter({ target: { file: ${JSON.stringify(file)}, synchronous: "normal" }, statements: ${JSON.stringify(STATEMENTS)} });`,
-      `if (!w.threaded) throw new Error("not threaded");`,
-      `let failed; w.submit([["ins", [1, "x"]]], (e) => { failed = e; }); w.flushSync(); w.close();`,
-      `if (failed !== undefined) throw failed;`,
+      `import Database from "better-sqlite3";`,
+      `import { configureConnection, SqliteWriter } from ${JSON.stringify(pathToFileURL(BUILT_WRITER).href)};`,
+      `const db = new Database(${JSON.stringify(file)}); configureConnection(db, "normal");`,
+      `let threadError;`,
+      `const w = new SqliteWriter({ db, statements: ${JSON.stringify(STATEMENTS)}, checkpoint: { file: ${JSON.stringify(file)}, synchronous: "normal", onError: (e) => { threadError = e; } } });`,
+      `let failed; w.submit([["ins", [1, "x"]]], (e) => { failed = e; }); w.send();`,
+      `setTimeout(() => { w.close(); if (failed !== undefined) throw failed; if (threadError !== undefined || !w.checkpointsInBackground) throw new Error("no checkpoint thread: " + threadError); }, 300);`,
     ].join("\n");
     // --max-semi-space-size is a per-process heap flag: new Worker({ execArgv }) refuses it.
-    const r = spawnSync(process.execPath, ["--max-semi-space-size=32", "--input-type=module", "-e", script], { encoding: "utf8" });
+    const r = spawnSync(process.execPath, ["--max-semi-space-size=32", "--input-type=module", "-e", script], { encoding: "utf8", cwd: REPO_ROOT });
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(count()).toBe(1);
+  });
+
+  it("reports once when it cannot run, and the writes go on", async () => {
+    const { db, count } = database();
+    const errors: Error[] = [];
+    const w = new built.SqliteWriter({ db, statements: STATEMENTS, checkpoint: { file: path.join(dir, "no-such-dir", "x.db"), synchronous: "normal", onError: (e) => errors.push(e) } });
+    await eventually(() => errors.length > 0, "the thread's failure");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(errors).toHaveLength(1);
+    expect(String(errors[0])).toMatch(/unable to open|cannot open|directory does not exist/i);
+    expect(w.checkpointsInBackground).toBe(false);
+    let err: unknown = "not called";
+    w.submit([["ins", [1, "x"]]], (e) => (err = e));
+    w.send();
+    expect(err).toBeUndefined();
+    expect(count()).toBe(1);
+    w.close();
+  });
+});
+
+describe("SqliteWriter with durability full (syncWal)", () => {
+  it("runs the callbacks after the WAL's fsync, in commit order, and commits meanwhile share the next fsync", async () => {
+    const { file, db, count } = database();
+    const w = new built.SqliteWriter({ db, statements: STATEMENTS, syncWal: `${file}-wal` });
+    const order: number[] = [];
+    const all: Promise<void>[] = [];
+    for (let n = 1; n <= 30; n++) {
+      all.push(
+        new Promise<void>((resolve, reject) =>
+          w.submit([["ins", [n, "x"]]], (err) => {
+            if (err !== undefined) return reject(err as Error);
+            order.push(n);
+            resolve();
+          }),
+        ),
+      );
+      w.send();
+      // Committed (another connection reads it), but not answered before the fsync.
+      expect(count()).toBe(n);
+    }
+    expect(order).toEqual([]);
+    // A callback with no writes of its own waits behind the fsync that runs.
+    let empty = false;
+    w.submit([], () => (empty = true));
+    w.send();
+    expect(empty).toBe(false);
+    await Promise.all(all);
+    expect(order).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    await eventually(() => empty, "the callback without writes");
+    w.close();
+  });
+
+  it("refuses the commit's callbacks with the reason when the WAL cannot be synced", async () => {
+    const { db, count } = database();
+    const w = new built.SqliteWriter({ db, statements: STATEMENTS, syncWal: path.join(dir, "no-such-dir", "x.db-wal") });
+    const err = await new Promise((resolve) => {
+      w.submit([["ins", [1, "x"]]], resolve);
+      w.send();
+    });
+    expect(String(err)).toMatch(/ENOENT/);
+    // Written, but never acknowledged: an Alertmanager retry finds it a duplicate.
+    expect(count()).toBe(1);
+    w.close();
+  });
+
+  it("close syncs at once what waits for an fsync", () => {
+    const { file, db } = database();
+    const w = new built.SqliteWriter({ db, statements: STATEMENTS, syncWal: `${file}-wal` });
+    const outcomes: unknown[] = [];
+    for (let n = 1; n <= 3; n++) {
+      w.submit([["ins", [n, "x"]]], (e) => outcomes.push(e));
+      w.send();
+    }
+    w.close();
+    // The first fsync may still be in flight; the commits after it were synced by close.
+    expect(outcomes.length).toBeGreaterThanOrEqual(2);
+    expect(outcomes.every((e) => e === undefined)).toBe(true);
   });
 });

@@ -426,7 +426,7 @@ class Worker extends BaseWorker {
     private readonly destination: Destination,
     engine: DeliveryEngine,
   ) {
-    super(destination.name, engine, () => engine.internals.config.concurrency, destination.findExisting !== undefined);
+    super(destination.name, engine, () => destination.concurrency ?? engine.internals.config.concurrency, destination.findExisting !== undefined);
     const { log, metrics } = engine.internals;
     this.log = log.child({ destination: destination.name });
     const labels = { destination: destination.name };

@@ -16,6 +16,12 @@ export interface Destination {
    * Jira): `test-destination` sends its test incident resolved right after.
    */
   readonly resolvesIncidents?: boolean;
+  /**
+   * Sends the delivery engine runs at once for this destination, in place of
+   * `delivery.concurrency` (which spares remote services). For a local
+   * destination whose sends wait for nothing remote.
+   */
+  readonly concurrency?: number;
   send(issue: Issue, ctx: SendContext): Promise<SendResult>;
   /**
    * For a delivery whose earlier attempt may have reached the destination

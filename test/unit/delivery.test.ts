@@ -9,6 +9,8 @@ import { DeliveryEngine, toDeliveryError, type DeliveryEvent } from "../../src/d
 import { MinHeap } from "../../src/delivery/heap.js";
 import { MemoryDeliveryStore } from "../../src/delivery/memory-store.js";
 import { BacklogFullError } from "../../src/delivery/store.js";
+import { CONSOLE_CONCURRENCY, create as createConsole } from "../../src/destinations/console/index.js";
+import { consoleParamsSchema } from "../../src/destinations/console/params.js";
 import { DeliveryError, type Destination, type SendContext, type SendResult } from "../../src/destinations/types.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { Metrics } from "../../src/observability/metrics.js";
@@ -345,6 +347,24 @@ describe("DeliveryEngine", () => {
       await waitFor(() => expect(d.done.length).toBe(target));
     }
     expect(max).toBe(3);
+  });
+
+  it("a destination's own concurrency replaces delivery.concurrency for it alone (the console's 64)", async () => {
+    const gates: (() => void)[] = [];
+    const held = (name: string): Destination & { calls: Call[]; done: Issue[] } =>
+      fake(name, async () => {
+        await new Promise<void>((r) => gates.push(r));
+        return {};
+      });
+    const local = { ...held("local"), concurrency: 5 };
+    const remote = held("remote");
+    const { engine } = setup([local, remote], { config: { concurrency: 2 } });
+    await engine.submit(Array.from({ length: 8 }, (_, i) => issue(`fp-${i}`)));
+    await waitFor(() => expect(gates).toHaveLength(7));
+    expect([local.calls.length, remote.calls.length]).toEqual([5, 2]);
+    for (const g of gates.splice(0)) g();
+    const sink = new Writable({ write: (_c, _e, cb) => cb() });
+    expect(createConsole("c", consoleParamsSchema.parse({}), { log: createLogger({ stream: sink, format: "json" }), stdout: sink }).concurrency).toBe(CONSOLE_CONCURRENCY);
   });
 
   it("refuses work with BacklogFullError past maxBacklog; one big batch may overshoot once", async () => {

@@ -4,6 +4,9 @@ import { DeliveryError, type Destination, type DestinationDeps, type SendResult 
 import type { ConsoleParams } from "./params.js";
 import { renderConsole } from "./render.js";
 
+/** Issues the console destination takes at once (see `concurrency` below). */
+export const CONSOLE_CONCURRENCY = 64;
+
 /** Writes each Issue to stdout (or stderr): the embedded default destination. */
 export function create(name: string, params: ConsoleParams, deps: DestinationDeps): Destination {
   const stream = (params.output === "stderr" ? deps.stderr ?? process.stderr : deps.stdout ?? process.stdout) as NodeJS.WritableStream & { isTTY?: boolean };
@@ -47,6 +50,11 @@ export function create(name: string, params: ConsoleParams, deps: DestinationDep
   return {
     name,
     type: "console",
+    // Its sends are written once per turn of the event loop (flush): with
+    // delivery.concurrency's 4, a busy event loop (a few hundred turns a
+    // second under a webhook storm) printed fewer Issues than it accepted,
+    // and the backlog grew in memory. 64 keeps a turn's writing short.
+    concurrency: CONSOLE_CONCURRENCY,
     render: (issue) => ({ kind: "text", body: render(issue) }),
     send(issue: Issue): Promise<SendResult> {
       const text = render(issue);

@@ -318,6 +318,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
     this.writer = new SqliteWriter({
       db: this.db,
       statements: WRITES,
+      rowInserts: ["insertIssue", "insertDelivery"],
+      ranges: { finishDone: FINISH_DONE_RANGE },
       syncWal,
       checkpoint: thread
         ? {
@@ -1018,6 +1020,12 @@ const WRITES = {
   kvDelete: "DELETE FROM kv WHERE namespace = ? AND key = ?",
   putOwner: "INSERT INTO owner (id, pid, host, heartbeat_at) VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET pid = excluded.pid, host = excluded.host, heartbeat_at = excluded.heartbeat_at",
 } as const;
+
+/**
+ * finishDone over a run of deliveries finished at the same time (the
+ * writer merges them: under a storm a turn finishes dozens in seq order).
+ */
+const FINISH_DONE_RANGE = "UPDATE deliveries SET state = 'done', finished_at = ? WHERE seq BETWEEN ? AND ? AND state = 'pending'";
 
 function prepare(db: Database.Database) {
   const delivery = "SELECT d.*, i.id AS issue_id, i.fingerprint AS fingerprint, i.body AS body FROM deliveries d JOIN issues i ON i.n = d.issue_n";

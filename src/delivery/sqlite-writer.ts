@@ -35,7 +35,26 @@ export interface WriterOptions {
    * WAL synced after every commit.
    */
   readonly syncWal?: string;
+  /**
+   * Statements of the form `INSERT INTO t (...) VALUES (...)` that only add
+   * new rows. A run of consecutive ops of these statements is written as
+   * multi-row INSERTs, one per statement: they commute (none touches a row
+   * another op of the run writes), so this changes nothing but the number
+   * of statement runs, each a call into SQLite that cost more than the row.
+   */
+  readonly rowInserts?: readonly string[];
+  /**
+   * For a statement whose last parameter is a row's integer key (`... WHERE
+   * seq = ?`), the same statement over a range of keys (`... WHERE seq
+   * BETWEEN ? AND ?`, the other parameters first, in the same order).
+   * Consecutive ops of the statement with equal other parameters and keys
+   * that follow each other (k, k+1, ...) run once over their range.
+   */
+  readonly ranges?: Readonly<Record<string, string>>;
 }
+
+/** The most rows one multi-row INSERT carries (runs are split into powers of two up to this). */
+const MAX_ROWS = 32;
 
 /** Connection settings of every connection to the state database. */
 export function configureConnection(db: Database.Database, synchronous: "normal" | "full"): void {
@@ -132,6 +151,9 @@ export class SqliteWriter {
   private callbacks: ((err: unknown) => void)[] = [];
   private closed = false;
   private readonly stmts = new Map<string, Database.Statement>();
+  /** See WriterOptions.rowInserts and ranges. */
+  private readonly rowInserts = new Map<string, RowInsert>();
+  private readonly ranges = new Map<string, Database.Statement>();
   private readonly runAll: Database.Transaction<(ops: readonly WriteOp[]) => void>;
   /** See SIGNAL; undefined without a checkpoint thread. */
   private readonly signal: Int32Array | undefined;
@@ -149,13 +171,9 @@ export class SqliteWriter {
     const db = opts.db;
     this.syncWal = opts.syncWal;
     for (const [name, sql] of Object.entries(opts.statements)) this.stmts.set(name, db.prepare(sql));
-    this.runAll = db.transaction((ops: readonly WriteOp[]) => {
-      for (const [name, params] of ops) {
-        const stmt = this.stmts.get(name);
-        if (stmt === undefined) throw new Error(`unknown statement ${name}`);
-        stmt.run(...params);
-      }
-    });
+    for (const name of opts.rowInserts ?? []) this.rowInserts.set(name, new RowInsert(db, opts.statements[name] ?? `(no statement ${name})`));
+    for (const [name, sql] of Object.entries(opts.ranges ?? {})) this.ranges.set(name, db.prepare(sql));
+    this.runAll = db.transaction((ops: readonly WriteOp[]) => this.run(ops));
     const c = opts.checkpoint;
     if (c === undefined) return;
     const signal = new SharedArrayBuffer(4 * Object.keys(SIGNAL).length);
@@ -176,6 +194,55 @@ export class SqliteWriter {
     this.checkpointer.unref();
     this.checkpointer.on("error", failed);
     this.checkpointer.on("exit", (code) => failed(new Error(`the state directory's checkpoint thread exited (code ${code})`)));
+  }
+
+  /** Runs ops in order, inside the transaction; merges what WriterOptions.rowInserts and ranges allow. */
+  private run(ops: readonly WriteOp[]): void {
+    let i = 0;
+    while (i < ops.length) {
+      const [name, params] = ops[i]!;
+      if (this.rowInserts.has(name)) {
+        let j = i + 1;
+        while (j < ops.length && this.rowInserts.has(ops[j]![0])) j++;
+        if (j - i > 1) {
+          this.insertRows(ops, i, j);
+          i = j;
+          continue;
+        }
+      }
+      const range = this.ranges.get(name);
+      if (range !== undefined) {
+        const last = params.length - 1;
+        const from = params[last];
+        let to = typeof from === "number" ? from : NaN;
+        let j = i + 1;
+        while (j < ops.length && ops[j]![0] === name && followsInRange(ops[j]![1], params, last, to)) {
+          to += 1;
+          j++;
+        }
+        if (j - i > 1) {
+          range.run(...params.slice(0, last), from, to);
+          i = j;
+          continue;
+        }
+      }
+      const stmt = this.stmts.get(name);
+      if (stmt === undefined) throw new Error(`unknown statement ${name}`);
+      stmt.run(...params);
+      i++;
+    }
+  }
+
+  /** ops[from..to) are all row inserts: each statement's rows go in multi-row INSERTs, in their order. */
+  private insertRows(ops: readonly WriteOp[], from: number, to: number): void {
+    const rows = new Map<string, (readonly unknown[])[]>();
+    for (let i = from; i < to; i++) {
+      const [name, params] = ops[i]!;
+      let list = rows.get(name);
+      if (list === undefined) rows.set(name, (list = []));
+      list.push(params);
+    }
+    for (const [name, list] of rows) this.rowInserts.get(name)!.insert(list);
   }
 
   /** Queues writes for the next send(); `done` runs after they are committed (or failed). */
@@ -279,5 +346,51 @@ export class SqliteWriter {
       Atomics.notify(this.signal, SIGNAL.stop);
       Atomics.notify(this.signal, SIGNAL.commits);
     }
+  }
+}
+
+/** Whether `params` is the op after one with these `head` parameters and key `key` (see WriterOptions.ranges). */
+function followsInRange(params: readonly unknown[], head: readonly unknown[], last: number, key: number): boolean {
+  if (params.length !== last + 1 || params[last] !== key + 1) return false;
+  for (let k = 0; k < last; k++) if (params[k] !== head[k]) return false;
+  return true;
+}
+
+/** One single-row INSERT statement and its multi-row forms (2, 4, ... MAX_ROWS rows), prepared when first used. */
+class RowInsert {
+  private readonly head: string;
+  private readonly tuple: string;
+  private readonly forms = new Map<number, Database.Statement>();
+
+  constructor(
+    private readonly db: Database.Database,
+    sql: string,
+  ) {
+    // `INSERT INTO t (a, b) VALUES (?, ?)`: the tuple has no parentheses inside.
+    const m = /^(\s*INSERT INTO [^;]*?\bVALUES\s*)(\([^()]*\))\s*$/i.exec(sql);
+    if (m === null) throw new Error(`not a single-row INSERT: ${sql}`);
+    this.head = m[1]!;
+    this.tuple = m[2]!;
+  }
+
+  insert(rows: readonly (readonly unknown[])[]): void {
+    let i = 0;
+    while (i < rows.length) {
+      let k = MAX_ROWS;
+      while (k > rows.length - i) k >>= 1;
+      const params: unknown[] = [];
+      for (let r = i; r < i + k; r++) for (const p of rows[r]!) params.push(p);
+      this.form(k).run(params);
+      i += k;
+    }
+  }
+
+  private form(rows: number): Database.Statement {
+    let stmt = this.forms.get(rows);
+    if (stmt === undefined) {
+      stmt = this.db.prepare(this.head + Array<string>(rows).fill(this.tuple).join(", "));
+      this.forms.set(rows, stmt);
+    }
+    return stmt;
   }
 }

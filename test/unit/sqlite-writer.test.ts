@@ -159,6 +159,116 @@ describe.each(["with its checkpoint thread", "without a checkpoint thread"] as c
   });
 });
 
+describe("SqliteWriter merging writes (rowInserts, ranges)", () => {
+  const MERGED = {
+    ins: "INSERT INTO t (n, body) VALUES (?, ?)",
+    insU: "INSERT INTO u (n, t_n, note) VALUES (?, ?, 'fixed')",
+    setBody: "UPDATE t SET body = ? WHERE n = ?",
+    done: "UPDATE u SET state = 'done', at = ? WHERE n = ? AND state = 'pending'",
+  };
+  function merged(): { db: Database.Database; w: WriterModule.SqliteWriter; commit: (ops: WriterModule.WriteOp[]) => unknown } {
+    const file = path.join(dir, `m${++k}.db`);
+    const db = new Database(file);
+    built.configureConnection(db, "normal");
+    db.exec("CREATE TABLE t (n INTEGER PRIMARY KEY, body TEXT); CREATE TABLE u (n INTEGER PRIMARY KEY, t_n INTEGER, note TEXT, state TEXT NOT NULL DEFAULT 'pending', at INTEGER)");
+    const w = new built.SqliteWriter({
+      db,
+      statements: MERGED,
+      rowInserts: ["ins", "insU"],
+      ranges: { done: "UPDATE u SET state = 'done', at = ? WHERE n BETWEEN ? AND ? AND state = 'pending'" },
+    });
+    const commit = (ops: WriterModule.WriteOp[]): unknown => {
+      let outcome: unknown = "not called";
+      w.submit(ops, (err) => (outcome = err));
+      w.send();
+      return outcome;
+    };
+    return { db, w, commit };
+  }
+
+  it("writes interleaved row inserts of two tables as the same rows, in order, with nulls", () => {
+    const { db, w, commit } = merged();
+    const ops: WriterModule.WriteOp[] = [];
+    // 101 rows each: more than MAX_ROWS (32), and not a power of two.
+    for (let n = 1; n <= 101; n++) ops.push(["ins", [n, n % 7 === 0 ? null : `body ${n}`]], ["insU", [n, n]]);
+    expect(commit(ops)).toBeUndefined();
+    const t = db.prepare("SELECT n, body FROM t ORDER BY n").all() as { n: number; body: string | null }[];
+    expect(t).toHaveLength(101);
+    expect(t.every((r) => r.body === (r.n % 7 === 0 ? null : `body ${r.n}`))).toBe(true);
+    const u = db.prepare("SELECT n, t_n, note FROM u ORDER BY n").all() as { n: number; t_n: number; note: string }[];
+    expect(u.map((r) => [r.n, r.t_n, r.note])).toEqual(Array.from({ length: 101 }, (_, i) => [i + 1, i + 1, "fixed"]));
+    w.close();
+  });
+
+  it("keeps an op between inserts in its place", () => {
+    const { db, w, commit } = merged();
+    expect(commit([["ins", [1, "a"]], ["setBody", ["changed", 1]], ["ins", [2, "b"]], ["ins", [3, "c"]], ["setBody", ["changed too", 3]]])).toBeUndefined();
+    expect(db.prepare("SELECT n, body FROM t ORDER BY n").all()).toEqual([
+      { n: 1, body: "changed" },
+      { n: 2, body: "b" },
+      { n: 3, body: "changed too" },
+    ]);
+    w.close();
+  });
+
+  it("fails a whole batch whose merged insert breaks a constraint, with SQLite's code", () => {
+    const { db, w, commit } = merged();
+    const ops: WriterModule.WriteOp[] = [];
+    for (let n = 1; n <= 40; n++) ops.push(["ins", [n === 30 ? 5 : n, "x"]]);
+    const err = commit(ops) as { code?: string };
+    expect(err.code).toBe("SQLITE_CONSTRAINT_PRIMARYKEY");
+    expect((db.prepare("SELECT count(*) AS c FROM t").get() as { c: number }).c).toBe(0);
+    w.close();
+  });
+
+  it("runs a range statement only over keys that follow each other with the same other parameters", () => {
+    const { db, w, commit } = merged();
+    const rows: WriterModule.WriteOp[] = [];
+    for (let n = 1; n <= 12; n++) rows.push(["insU", [n, n]]);
+    expect(commit(rows)).toBeUndefined();
+    db.prepare("UPDATE u SET state = 'dead' WHERE n = 10").run();
+    // 4 is not finished here, 7 and 8 finish at another time, 10 is dead (state guard), 12 comes after 11 but out of order.
+    expect(
+      commit([
+        ["done", [100, 1]],
+        ["done", [100, 2]],
+        ["done", [100, 3]],
+        ["done", [100, 5]],
+        ["done", [100, 6]],
+        ["done", [200, 7]],
+        ["done", [200, 8]],
+        ["done", [300, 9]],
+        ["done", [300, 10]],
+        ["done", [300, 12]],
+        ["done", [300, 11]],
+      ]),
+    ).toBeUndefined();
+    const state = Object.fromEntries((db.prepare("SELECT n, state, at FROM u").all() as { n: number; state: string; at: number | null }[]).map((r) => [r.n, `${r.state}@${r.at}`]));
+    expect(state).toEqual({
+      1: "done@100",
+      2: "done@100",
+      3: "done@100",
+      4: "pending@null",
+      5: "done@100",
+      6: "done@100",
+      7: "done@200",
+      8: "done@200",
+      9: "done@300",
+      10: "dead@null",
+      11: "done@300",
+      12: "done@300",
+    });
+    w.close();
+  });
+
+  it("refuses a row insert that is not a single-row INSERT", () => {
+    const db = new Database(":memory:");
+    db.exec("CREATE TABLE t (n INTEGER PRIMARY KEY, body TEXT)");
+    expect(() => new built.SqliteWriter({ db, statements: { up: "UPDATE t SET body = ? WHERE n = ?" }, rowInserts: ["up"] })).toThrow(/not a single-row INSERT/);
+    db.close();
+  });
+});
+
 describe("SqliteWriter's checkpoint thread", () => {
   it("starts when the process runs with Node flags that Node refuses in a worker", () => {
     const { file, count } = database();

@@ -6,7 +6,7 @@
  * database file; durability `full` runs callbacks only after the WAL's fsync.
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -266,6 +266,29 @@ describe("SqliteWriter merging writes (rowInserts, ranges)", () => {
     db.exec("CREATE TABLE t (n INTEGER PRIMARY KEY, body TEXT)");
     expect(() => new built.SqliteWriter({ db, statements: { up: "UPDATE t SET body = ? WHERE n = ?" }, rowInserts: ["up"] })).toThrow(/not a single-row INSERT/);
     db.close();
+  });
+});
+
+describe("the state database's WAL file", () => {
+  it("keeps its length when the WAL starts over (up to 64 MB), so the next storm writes over it instead of growing it", () => {
+    const { file, db, reader, count } = database();
+    const w = new built.SqliteWriter({ db, statements: STATEMENTS });
+    const wal = `${file}-wal`;
+    // ~12 MB of WAL: more than the 8 MB an earlier limit cut it back to.
+    for (let n = 1; n <= 3_000; n++) {
+      w.submit([["ins", [n, "x".repeat(4_000)]]]);
+      if (n % 100 === 0) w.send();
+    }
+    const grown = statSync(wal).size;
+    expect(grown).toBeGreaterThan(12_000_000);
+    // Everything copied into the database (as the checkpoint thread does): the next commit starts the WAL over.
+    reader.pragma("wal_checkpoint(PASSIVE)");
+    w.submit([["ins", [3_001, "after the checkpoint"]]]);
+    w.send();
+    expect(rowsInMainFile(file)).toBe(3_000);
+    expect(count()).toBe(3_001);
+    expect(statSync(wal).size).toBe(grown);
+    w.close();
   });
 });
 

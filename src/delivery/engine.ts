@@ -98,6 +98,8 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
   /** Attempts in flight (destinations and processing), aborted together by stop(). */
   private readonly live = new LiveAttempts();
   private internalsCache: EngineInternals | undefined;
+  /** See pumpSoon. */
+  private pumpQueued = false;
   /** kubecano_issues_created_total by source and severity. */
   private readonly created = new Map<string, CountCell>();
 
@@ -179,8 +181,26 @@ export class DeliveryEngine extends EventEmitter<EngineEvents> {
     if (accepted.length > 0 && this.listenerCount("accepted") > 0) {
       this.emit("accepted", accepted.map((i) => i.issue), accepted.map((i) => ({ destinations: i.destinations, silenced: silenced?.get(i.issue.id) })));
     }
-    this.pumpAll();
+    this.pumpSoon();
     return result;
+  }
+
+  /**
+   * pumpAll once the microtasks queued so far have run. An accept's commit
+   * resolves every webhook of its turn at once, and their answers (202) are
+   * microtasks further down the same chain: pumping here, before them, made
+   * every answer of the turn wait for the turn's deliveries to be taken and
+   * rendered (a console Issue is rendered when sent). A tick runs after the
+   * microtask queue is empty, so the answers go out first, and the turn's
+   * accepts share one pump.
+   */
+  private pumpSoon(): void {
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    process.nextTick(() => {
+      this.pumpQueued = false;
+      this.pumpAll();
+    });
   }
 
   private known(names: readonly string[]): string[] {

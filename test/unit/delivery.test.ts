@@ -367,6 +367,23 @@ describe("DeliveryEngine", () => {
     expect(createConsole("c", consoleParamsSchema.parse({}), { log: createLogger({ stream: sink, format: "json" }), stdout: sink }).concurrency).toBe(CONSOLE_CONCURRENCY);
   });
 
+  it("resolves a submit before its deliveries start, and starts them in the same turn", async () => {
+    const order: string[] = [];
+    const d = fake("d", () => {
+      order.push("sent");
+      return {};
+    });
+    const { engine } = setup([d]);
+    const submitted = Promise.all([engine.submit([issue("a")]), engine.submit([issue("b")])]).then(() => order.push("answered"));
+    let turnEnded = false;
+    setImmediate(() => (turnEnded = true));
+    await submitted;
+    await new Promise<void>((resolve) => process.nextTick(resolve));
+    // What waits for a submit (the webhook's 202) comes first; both deliveries go out before the event loop's next turn.
+    expect(order).toEqual(["answered", "sent", "sent"]);
+    expect(turnEnded).toBe(false);
+  });
+
   it("refuses work with BacklogFullError past maxBacklog; one big batch may overshoot once", async () => {
     const d = fake("d", hang);
     const { engine } = setup([d], { maxBacklog: 5 });

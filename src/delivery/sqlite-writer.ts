@@ -176,7 +176,11 @@ export class SqliteWriter {
     const db = opts.db;
     this.syncWal = opts.syncWal;
     for (const [name, sql] of Object.entries(opts.statements)) this.stmts.set(name, db.prepare(sql));
-    for (const name of opts.rowInserts ?? []) this.rowInserts.set(name, new RowInsert(db, opts.statements[name] ?? `(no statement ${name})`));
+    for (const name of opts.rowInserts ?? []) {
+      const single = this.stmts.get(name);
+      if (single === undefined) throw new Error(`unknown statement ${name}`);
+      this.rowInserts.set(name, new RowInsert(db, single));
+    }
     for (const [name, sql] of Object.entries(opts.ranges ?? {})) this.ranges.set(name, db.prepare(sql));
     this.runAll = db.transaction((ops: readonly WriteOp[]) => this.run(ops));
     const c = opts.checkpoint;
@@ -369,13 +373,14 @@ class RowInsert {
 
   constructor(
     private readonly db: Database.Database,
-    sql: string,
+    single: Database.Statement,
   ) {
     // `INSERT INTO t (a, b) VALUES (?, ?)`: the tuple has no parentheses inside.
-    const m = /^(\s*INSERT INTO [^;]*?\bVALUES\s*)(\([^()]*\))\s*$/i.exec(sql);
-    if (m === null) throw new Error(`not a single-row INSERT: ${sql}`);
+    const m = /^(\s*INSERT INTO [^;]*?\bVALUES\s*)(\([^()]*\))\s*$/i.exec(single.source);
+    if (m === null) throw new Error(`not a single-row INSERT: ${single.source}`);
     this.head = m[1]!;
     this.tuple = m[2]!;
+    this.forms.set(1, single);
   }
 
   insert(rows: readonly (readonly unknown[])[]): void {

@@ -69,9 +69,11 @@ export function configureConnection(db: Database.Database, synchronous: "normal"
   db.pragma("wal_autocheckpoint = 10000");
   // When the WAL starts over, SQLite cuts its file back to this size. Not
   // to less than the ~40 MB the automatic checkpoint lets it reach: under a
-  // storm the WAL cycles through that length again and again, and a frame
-  // written over the file's old bytes cost ~6 us of CPU on the event loop
-  // where one that extends the file cost ~10 us (ext4, measured). The cap
+  // storm the WAL starts over again and again (several times a second when
+  // the checkpoint thread keeps up, after tens of MB when it does not), and
+  // a frame written over the file's old bytes cost ~6 us of CPU on the
+  // event loop where one that extends the file cost ~10 us (ext4,
+  // measured). The cap
   // still bounds a WAL that grew past the checkpoint's reach (a long
   // reader) once it starts over.
   db.pragma("journal_size_limit = 67108864");

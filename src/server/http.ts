@@ -11,7 +11,7 @@ import { tracer } from "../observability/tracing.js";
 import { authChallenge, makeAuthCheck } from "./auth.js";
 import type { FeedHub } from "./feed.js";
 import { FeedEndpoints } from "./feed-http.js";
-import { FastWebhook, type WebhookAnswer } from "./fast-webhook.js";
+import { FastWebhook, type FastRequest, type WebhookAnswer } from "./fast-webhook.js";
 
 export interface ReadyCheck {
   readonly ok: boolean;
@@ -22,6 +22,19 @@ export interface ReadyCheck {
 export interface RequestMeta {
   readonly path: string;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/**
+ * A fast-path request's RequestMeta: its headers are made only if read
+ * (listen --record). A class rather than an object literal with a getter,
+ * for the reason given at ReadRequest (fast-webhook.ts).
+ */
+class FastRequestMeta implements RequestMeta {
+  readonly path = "/api/alerts";
+  constructor(private readonly request: FastRequest) {}
+  get headers(): Readonly<Record<string, string>> {
+    return this.request.headers;
+  }
 }
 
 export interface ServerDeps {
@@ -106,14 +119,7 @@ export function createServer(deps: ServerDeps): KubecanoServer {
           // Traced requests take node:http's path, which records their span.
           enabled: () => tracer() === undefined,
           handle: async (r) => {
-            // The headers are made only if read (listen --record).
-            const meta: RequestMeta = {
-              path: "/api/alerts",
-              get headers() {
-                return r.headers;
-              },
-            };
-            const a = answerOf(await deps.ingestAlertmanager(r.body, meta), r.remote);
+            const a = answerOf(await deps.ingestAlertmanager(r.body, new FastRequestMeta(r)), r.remote);
             count("alerts", a.code);
             return a;
           },

@@ -73,9 +73,8 @@ export function configureConnection(db: Database.Database, synchronous: "normal"
   // the checkpoint thread keeps up, after tens of MB when it does not), and
   // a frame written over the file's old bytes cost ~6 us of CPU on the
   // event loop where one that extends the file cost ~10 us (ext4,
-  // measured). The cap
-  // still bounds a WAL that grew past the checkpoint's reach (a long
-  // reader) once it starts over.
+  // measured). The cap still bounds a WAL that grew past the checkpoint's
+  // reach (a long reader) once it starts over.
   db.pragma("journal_size_limit = 67108864");
   db.pragma("foreign_keys = OFF");
 }
